@@ -1,0 +1,239 @@
+"""The locker's outputs and inputs on gpiozero: a lock per bay, door sensors, LEDs, buzzer.
+
+Fail secure: every lock pin starts de-energised (locked), is energised only
+for an unlock pulse, and is driven locked again by :meth:`LockerHardware.close`
+whatever happened before. The relay wiring guide (``hardware/README.md``)
+adds a pull-down so an undriven pin is locked too.
+
+Door sensors are reed switches to ground with the internal pull-up: the
+magnet near (door shut) closes the switch and reads as "pressed".
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from gpiozero import LED, Button, Buzzer, DigitalOutputDevice, Factory, GPIOZeroError
+
+from hardware.errors import GPIOUnavailable
+
+log = logging.getLogger(__name__)
+
+GOOD_FEEDBACK = (1.0, 0.1)  # LED seconds, beep seconds
+BAD_FEEDBACK = (1.5, 0.8)
+
+
+@dataclass(frozen=True)
+class BayPins:
+    number: int
+    lock_pin: int | str
+    door_pin: int | str | None = None
+
+
+class Bay:
+    """One compartment: a solenoid lock on a relay and an optional door switch."""
+
+    def __init__(
+        self,
+        pins: BayPins,
+        *,
+        pin_factory: Factory,
+        active_high: bool,
+        on_forced: Callable[[int], None] | None = None,
+    ) -> None:
+        self.number = pins.number
+        self._mutex = threading.RLock()
+        self._relock_timer: threading.Timer | None = None
+        self._opened_during_unlock = False
+        self._on_forced = on_forced
+        self.lock = DigitalOutputDevice(
+            pins.lock_pin, active_high=active_high, initial_value=False, pin_factory=pin_factory
+        )
+        self.door: Button | None = None
+        if pins.door_pin is not None:
+            self.door = Button(pins.door_pin, pull_up=True, pin_factory=pin_factory)
+            self.door.when_released = self._door_opened
+            self.door.when_pressed = self._door_closed
+
+    @property
+    def locked(self) -> bool:
+        return not self.lock.value
+
+    @property
+    def door_state(self) -> str:
+        """``open``, ``closed`` or ``unknown`` (no sensor fitted)."""
+        if self.door is None:
+            return "unknown"
+        return "closed" if self.door.is_pressed else "open"
+
+    def unlock(self, seconds: float) -> None:
+        """Energise the lock now and relock after ``seconds`` (or when the door shuts)."""
+        with self._mutex:
+            self._cancel_timer()
+            self._opened_during_unlock = False
+            self.lock.on()
+            self._relock_timer = threading.Timer(seconds, self.relock)
+            self._relock_timer.daemon = True
+            self._relock_timer.start()
+
+    def relock(self) -> None:
+        with self._mutex:
+            self._cancel_timer()
+            self.lock.off()
+
+    def _cancel_timer(self) -> None:
+        if self._relock_timer is not None:
+            self._relock_timer.cancel()
+            self._relock_timer = None
+
+    def _door_opened(self) -> None:
+        with self._mutex:
+            if self.locked:
+                log.warning("bay %d: door opened while locked", self.number)
+                if self._on_forced is not None:
+                    self._on_forced(self.number)
+            else:
+                self._opened_during_unlock = True
+
+    def _door_closed(self) -> None:
+        # The phone is in (or out) and the door is shut: no need to wait out the pulse.
+        with self._mutex:
+            if not self.locked and self._opened_during_unlock:
+                self.relock()
+
+    def close(self) -> None:
+        with self._mutex:
+            self._cancel_timer()
+            if self.lock.closed:
+                return
+            try:
+                self.lock.off()
+            finally:
+                self.lock.close()
+                if self.door is not None:
+                    self.door.close()
+
+
+class LockerHardware:
+    """All the GPIO devices of one locker, opened from pin numbers."""
+
+    def __init__(
+        self,
+        bays: Iterable[BayPins],
+        *,
+        pin_factory: Factory,
+        active_high: bool = True,
+        green_pin: int | str | None = None,
+        red_pin: int | str | None = None,
+        buzzer_pin: int | str | None = None,
+        on_forced: Callable[[int], None] | None = None,
+    ) -> None:
+        self.pin_factory = pin_factory
+        self.bays: dict[int, Bay] = {}
+        self._fault = False
+        self.closed = False
+        self.green = self.red = self.buzzer = None
+        try:
+            for pins in bays:
+                self.bays[pins.number] = Bay(
+                    pins, pin_factory=pin_factory, active_high=active_high, on_forced=on_forced
+                )
+            if green_pin is not None:
+                self.green = LED(green_pin, pin_factory=pin_factory)
+            if red_pin is not None:
+                self.red = LED(red_pin, pin_factory=pin_factory)
+            if buzzer_pin is not None:
+                self.buzzer = Buzzer(buzzer_pin, pin_factory=pin_factory)
+        except (GPIOZeroError, OSError, RuntimeError) as error:
+            self.close()
+            raise GPIOUnavailable(f"cannot open a GPIO pin: {error}") from error
+
+    def close_doors_if_emulated(self) -> None:
+        """On gpiozero's MockFactory, start with every door shut (reed switch closed)."""
+        from gpiozero.pins.mock import MockFactory
+
+        if isinstance(self.pin_factory, MockFactory):
+            for bay in self.bays.values():
+                if bay.door is not None:
+                    bay.door.pin.drive_low()
+
+    def unlock(self, bay: int, seconds: float) -> None:
+        self.bays[bay].unlock(seconds)
+
+    def unlock_all(self, seconds: float) -> None:
+        for bay in self.bays.values():
+            bay.unlock(seconds)
+
+    def relock_all(self) -> None:
+        for bay in self.bays.values():
+            bay.relock()
+
+    def _signal(self, led: LED | None, led_seconds: float, beep_seconds: float) -> None:
+        if self.closed:
+            return
+        if led is not None:
+            led.blink(on_time=led_seconds, off_time=0, n=1)
+        if self.buzzer is not None:
+            self.buzzer.beep(on_time=beep_seconds, off_time=0, n=1)
+
+    def accept(self) -> None:
+        """Green light and a short beep."""
+        self._signal(self.green, *GOOD_FEEDBACK)
+
+    def refuse(self) -> None:
+        """Red light and a long beep."""
+        self._signal(self.red, *BAD_FEEDBACK)
+        if self._fault:
+            self._show_fault()
+
+    def set_fault(self, fault: bool) -> None:
+        """Blink the red LED slowly while the reader (or anything else) is faulty."""
+        if fault == self._fault or self.closed:
+            return
+        self._fault = fault
+        if fault:
+            self._show_fault()
+        elif self.red is not None:
+            self.red.off()
+
+    def _show_fault(self) -> None:
+        if self.red is not None:
+            self.red.blink(on_time=0.2, off_time=1.8)
+
+    def snapshot(self) -> dict:
+        """Lock, door and light states, for the heartbeat."""
+        if self.closed:
+            bays = [{"bay": n, "locked": True, "door": "unknown"} for n in sorted(self.bays)]
+            return {"bays": bays, "leds": {}, "fault": self._fault}
+        return {
+            "bays": [
+                {"bay": n, "locked": bay.locked, "door": bay.door_state}
+                for n, bay in sorted(self.bays.items())
+            ],
+            "leds": {
+                "green": bool(self.green.value) if self.green else None,
+                "red": bool(self.red.value) if self.red else None,
+                "buzzer": bool(self.buzzer.value) if self.buzzer else None,
+            },
+            "fault": self._fault,
+        }
+
+    def close(self) -> None:
+        """Lock every bay and release the pins. Safe to call more than once."""
+        if self.closed:
+            return
+        self.closed = True
+        for bay in list(self.bays.values()):
+            try:
+                bay.close()
+            except Exception:  # keep locking the other bays whatever happens
+                log.exception("bay %d: error while closing", bay.number)
+        for device in (self.green, self.red, self.buzzer):
+            if device is not None:
+                try:
+                    device.close()
+                except Exception:
+                    log.exception("error closing %r", device)

@@ -1,0 +1,143 @@
+"""The NFC card reader on nfcpy, with fault recovery.
+
+The device path picks the driver exactly as nfcpy does (``usb``,
+``usb:072f:2200``, ``tty:S0:pn532``, ``udp:127.0.0.1:54321``), so the
+emulated reader runs the same code as a real one.
+
+One tap is one read: the ``on-connect`` callback returns True, which makes
+nfcpy wait until the card leaves the field before sensing again.
+
+A fault (unplugged reader, ``IOError``, a USB timeout, ``No such device``)
+never escapes :meth:`CardReader.run`: the reader is closed, the fault is
+reported through ``on_state``, and it is reopened after a back-off that
+doubles up to ``backoff_max``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import nfc
+import nfc.clf
+
+log = logging.getLogger(__name__)
+
+#: Type A at 106 kbit/s covers MIFARE Classic/Ultralight/DESFire and NTAG cards
+#: (4, 7 and 10 byte UIDs); sensing other types only slows the poll loop.
+TARGETS = ["106A"]
+
+
+class ReaderFault(Exception):
+    """The reader stopped working (raised inside the loop, never out of it)."""
+
+
+class CardReader:
+    """Reads card UIDs from an nfcpy device and calls ``on_tap(uid)`` once per tap.
+
+    ``on_tap`` runs in the reader's thread and should return quickly; any
+    exception it raises is logged and the reader carries on.
+    ``on_state(ok, error)`` is called when the reader comes up or fails.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        on_tap: Callable[[str], Any],
+        *,
+        on_state: Callable[[bool, str | None], Any] | None = None,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 10.0,
+        frontend: Callable[[str], Any] = nfc.ContactlessFrontend,
+    ) -> None:
+        self.path = path
+        self.on_tap = on_tap
+        self.on_state = on_state
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self._frontend = frontend
+        self._stop = threading.Event()
+        self.ok = False
+        self.last_error: str | None = None
+        #: monotonic time the loop last proved it was alive (for the watchdog)
+        self.last_alive = time.monotonic()
+        self.taps = 0
+
+    def _set_state(self, ok: bool, error: str | None = None) -> None:
+        changed = ok != self.ok or error != self.last_error
+        self.ok, self.last_error = ok, error
+        if changed and self.on_state is not None:
+            try:
+                self.on_state(ok, error)
+            except Exception:
+                log.exception("reader state callback failed")
+
+    def _terminate(self) -> bool:
+        self.last_alive = time.monotonic()
+        return self._stop.is_set()
+
+    def _on_connect(self, tag) -> bool:
+        self.last_alive = time.monotonic()
+        uid = bytes(tag.identifier).hex().upper()
+        self.taps += 1
+        log.info("card %s", uid)
+        try:
+            self.on_tap(uid)
+        except Exception:
+            log.exception("handling card %s failed", uid)
+        return True  # hold until the card leaves: one tap, one read
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self, stop: threading.Event | None = None) -> None:
+        """Read cards until :meth:`stop` is called (or ``stop`` is set)."""
+        if stop is not None:
+            self._stop = stop
+        backoff = self.backoff_initial
+        while not self._stop.is_set():
+            clf = None
+            try:
+                clf = self._open()
+                self._set_state(True)
+                backoff = self.backoff_initial
+                self._read_until_fault(clf)
+            except Exception as error:  # noqa: BLE001 - any fault: close, back off, reopen
+                message = f"{type(error).__name__}: {error}"
+                if self._stop.is_set():
+                    break
+                log.warning("reader %s fault: %s (retrying in %.1f s)", self.path, message, backoff)
+                self._set_state(False, message)
+            finally:
+                if clf is not None:
+                    try:
+                        clf.close()
+                    except Exception:
+                        log.debug("error closing reader", exc_info=True)
+            if self._stop.wait(backoff):
+                break
+            self.last_alive = time.monotonic()
+            backoff = min(backoff * 2, self.backoff_max)
+        self._set_state(False, "stopped")
+
+    def _open(self):
+        clf = self._frontend(self.path)
+        if getattr(clf, "device", True) is None:
+            raise ReaderFault(f"no reader found at {self.path}")
+        log.info("reader open: %s", clf)
+        return clf
+
+    def _read_until_fault(self, clf) -> None:
+        options = {
+            "targets": TARGETS,
+            "on-connect": self._on_connect,
+            "beep-on-connect": False,
+        }
+        while not self._stop.is_set():
+            result = clf.connect(rdwr=options, terminate=self._terminate)
+            # nfcpy's connect() swallows IOError and returns False: that is a fault.
+            if result is False and not self._stop.is_set():
+                raise ReaderFault("the reader stopped responding")

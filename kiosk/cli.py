@@ -1,0 +1,578 @@
+"""``phonelocker``: one click group for every command.
+
+Every command takes ``--config`` (or ``PHONELOCKER_CONFIG``) and ``--help``.
+Exit codes: 0 success, 1 the action failed (the message says why), 2 bad
+usage or a bad config file.
+
+The dashboard's commands (``web``, ``users``, ``demo``) live in ``web/`` and
+are attached here lazily, so ``kiosk/`` never imports ``web/`` at import time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+
+import click
+
+from kiosk.config import ENV_VAR, Config, ConfigError, load_config
+from kiosk.db import Database, DatabaseError
+from kiosk.pupils import ActionError
+
+log = logging.getLogger(__name__)
+
+
+class Context:
+    """Lazily loaded config and database, shared by the subcommands."""
+
+    def __init__(self, config_path: str | None, debug: bool) -> None:
+        self.config_path = config_path
+        self.debug = debug
+        self._config: Config | None = None
+        self._db: Database | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def database(self, check: bool = True) -> Database:
+        if self._db is None:
+            self._db = Database(self.config.database.url)
+        if check:
+            self._db.check()
+        return self._db
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def friendly_errors(function: Callable) -> Callable:
+    """Turn the errors a user can fix into a one-line message and an exit code."""
+
+    @wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except ConfigError as error:
+            click.echo(f"phonelocker: config error: {error}", err=True)
+            sys.exit(2)
+        except (ActionError, DatabaseError) as error:
+            click.echo(f"phonelocker: {error}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def emit_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _setup_logging(debug: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not debug:
+        logging.getLogger("nfc").setLevel(logging.WARNING)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    envvar=ENV_VAR,
+    type=click.Path(dir_okay=False),
+    help=f"Config file (TOML). Default: ${ENV_VAR}, else built-in emulated defaults.",
+)
+@click.option("--debug", is_flag=True, help="Log everything, including nfcpy's chatter.")
+@click.version_option(package_name="phone-locker")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
+    """Phone Locker: pupils' phones locked away during the school day."""
+    ctx.obj = Context(config_path, debug)
+
+
+# Subcommands accept --config after their name too ("phonelocker status --config X").
+def config_option(function: Callable) -> Callable:
+    def remember(ctx: click.Context, _param, value):
+        if value is not None:
+            ctx.find_object(Context).config_path = value
+        return value
+
+    return click.option(
+        "--config",
+        "config_override",
+        type=click.Path(dir_okay=False),
+        expose_value=False,
+        is_eager=True,
+        callback=remember,
+        help="Config file (TOML); same as the global --config.",
+    )(function)
+
+
+def command(group: click.Group, *args, **kwargs):
+    """Declare a subcommand with --config and friendly errors."""
+
+    def decorate(function: Callable) -> click.Command:
+        return group.command(*args, **kwargs)(config_option(friendly_errors(function)))
+
+    return decorate
+
+
+# --- db -----------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@command(db, "upgrade")
+@pass_ctx
+def db_upgrade(ctx: Context) -> None:
+    """Create the database or migrate it to the current schema."""
+    database = ctx.database(check=False)
+    try:
+        database.upgrade()
+    except Exception as error:  # noqa: BLE001 - report any driver error plainly
+        raise DatabaseError(f"migration failed: {error}") from error
+    from kiosk.db import current_revision
+
+    click.echo(f"database {database.url} at revision {current_revision(database.engine)}")
+
+
+# --- kiosk ----------------------------------------------------------------------
+
+
+@command(cli, "kiosk")
+@pass_ctx
+def kiosk_command(ctx: Context) -> None:
+    """Run the kiosk: card reader, locks, lights, commands and heartbeat."""
+    from hardware.errors import HardwareError
+    from kiosk.daemon import Kiosk
+
+    _setup_logging(ctx.debug)
+    config = ctx.config
+    database = ctx.database()
+    try:
+        kiosk = Kiosk(config, database)
+    except HardwareError as error:
+        click.echo(f"phonelocker: {error}", err=True)
+        sys.exit(3)
+    install_stop_signals(kiosk.stop)
+    kiosk.run()
+
+
+def install_stop_signals(stop: Callable[[], None]) -> None:
+    """SIGTERM and SIGINT end the loop; the loop's ``finally`` locks up."""
+
+    def handler(signum, _frame):
+        log.info("signal %d: stopping", signum)
+        stop()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+# --- tap ------------------------------------------------------------------------
+
+
+@command(cli, "tap")
+@click.argument("uid")
+@click.option("--hold", default=0.5, show_default=True, type=click.FloatRange(0.05, 60),
+              help="Seconds the card stays on the reader after it is read.")
+@click.option("--timeout", default=5.0, show_default=True, type=click.FloatRange(0.5, 120),
+              help="Seconds to wait for the reader to sense the card.")
+@pass_ctx
+def tap(ctx: Context, uid: str, hold: float, timeout: float) -> None:
+    """Present a virtual card UID to the emulated reader (udp)."""
+    from hardware.errors import HardwareError
+    from hardware.virtual_card import present_card
+    from kiosk.pupils import normalise_uid
+
+    uid = normalise_uid(uid)
+    try:
+        present_card(uid, hold=hold, path=ctx.config.reader.device, timeout=timeout)
+    except HardwareError as error:
+        raise ActionError(str(error)) from error
+    click.echo(f"card {uid} read by the reader")
+
+
+# --- status / events / lockers ----------------------------------------------------
+
+
+STATE_LABELS = {
+    "not_handed_in": "not handed in",
+    "in_locker": "in locker",
+    "collected": "collected",
+}
+
+
+@command(cli, "status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def status(ctx: Context, as_json: bool) -> None:
+    """Today's state of every pupil's phone."""
+    from kiosk.status import pupil_states
+
+    with ctx.database().session() as session:
+        document = pupil_states(session, ctx.config)
+    if as_json:
+        emit_json(document)
+        return
+    click.echo(f"Phones on {document['date']}")
+    for row in document["pupils"]:
+        label = STATE_LABELS[row["state"]]
+        when = row["collected_at"] or row["handed_in_at"]
+        extra = f" at {when[11:16]}" if when else ""
+        flag = "  (kept overnight)" if row["overnight"] else ""
+        click.echo(f"  {row['class']:<8} {row['name']:<30} {label}{extra}{flag}")
+
+
+@command(cli, "events")
+@click.option("--since", help="Only events at or after this ISO 8601 time or date.")
+@click.option("--kind", multiple=True, help="Only these kinds (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def events(ctx: Context, since: str | None, kind: tuple[str, ...], as_json: bool) -> None:
+    """The event log (append-only), oldest first."""
+    from kiosk.status import event_dict, query_events
+
+    since_at = _parse_since(since, ctx.config) if since else None
+    with ctx.database().session() as session:
+        rows = [event_dict(e, ctx.config) for e in query_events(
+            session, since=since_at, kinds=list(kind) or None)]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        who = f" pupil {row['pupil_id']}" if row["pupil_id"] else ""
+        where = f" {row['locker']}/{row['bay']}" if row["locker"] else ""
+        click.echo(
+            f"{row['at']}  {row['kind']:<14}{who}{where}"
+            f"{' card ' + row['card_uid'] if row['card_uid'] else ''}"
+            f"{' by ' + row['actor'] if row['actor'] else ''}"
+            f"{' — ' + row['reason'] if row['reason'] else ''}"
+        )
+
+
+def _parse_since(text: str, config: Config) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ActionError(f"--since {text!r} is not an ISO 8601 date or time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=config.policy.zone)
+    return moment
+
+
+@command(cli, "lockers")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def lockers(ctx: Context, as_json: bool) -> None:
+    """Each locker: online, reader, bays locked/unlocked, doors."""
+    from kiosk.status import locker_states
+
+    with ctx.database().session() as session:
+        rows = locker_states(session, ctx.config)
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no lockers yet: start 'phonelocker kiosk'")
+    for row in rows:
+        state = "online" if row["online"] else "OFFLINE"
+        reader = "reader ok" if row["reader_ok"] else "READER FAULT"
+        click.echo(f"{row['id']} ({row['name']}): {state}, {reader}")
+        for bay in row["bays"]:
+            lock = {True: "locked", False: "UNLOCKED", None: "unknown"}[bay["locked"]]
+            click.echo(f"  bay {bay['bay']}: {lock}, door {bay['door']}")
+
+
+# --- override -------------------------------------------------------------------------
+
+
+@command(cli, "override")
+@click.option("--reason", required=True, help="Why (recorded in the audit log).")
+@click.option("--by", "actor", required=True, help="Who is doing this.")
+@click.option("--locker", "locker_id", help="Locker id (default: every locker).")
+@click.option("--bay", type=click.IntRange(1), help="Bay number (default: every bay).")
+@click.option("--seconds", default=10.0, show_default=True, type=click.FloatRange(1, 600),
+              help="How long to hold the lock open.")
+@click.option("--wait", default=5.0, show_default=True, type=click.FloatRange(0, 60),
+              help="Seconds to wait for the kiosk to confirm.")
+@pass_ctx
+def override(ctx: Context, reason: str, actor: str, locker_id: str | None, bay: int | None,
+             seconds: float, wait: float) -> None:
+    """Emergency unlock, carried out by the running kiosk and audited."""
+    from kiosk.commands import kiosk_online, queue_unlock, wait_for
+
+    if not reason.strip() or not actor.strip():
+        raise ActionError("--reason and --by must not be empty")
+    database = ctx.database()
+    max_age = ctx.config.web.offline_after_seconds
+    with database.session() as session:
+        if not kiosk_online(session, locker_id, max_age=max_age):
+            raise ActionError("kiosk offline: no fresh heartbeat. Use the locker's key.")
+        commands = queue_unlock(
+            session, actor=actor, reason=reason, locker_id=locker_id, bay=bay, seconds=seconds
+        )
+        if not commands:
+            raise ActionError("no lockers are registered yet")
+        session.commit()
+        ids = [c.id for c in commands]
+    results = wait_for(database, ids, wait)
+    failed = False
+    for command_row in results:
+        if command_row.status == "done":
+            click.echo(f"done: {command_row.result}")
+        elif command_row.status in ("pending", "running"):
+            failed = True
+            click.echo(f"{command_row.locker_id}: kiosk offline (not carried out in {wait:g} s)",
+                       err=True)
+        else:
+            failed = True
+            click.echo(f"{command_row.locker_id}: {command_row.status}: {command_row.result}",
+                       err=True)
+    if failed:
+        sys.exit(1)
+
+
+# --- pupils -------------------------------------------------------------------------
+
+
+@cli.group()
+def pupils() -> None:
+    """Add, import, list pupils; Year 5 approvals; early collection; cards."""
+
+
+def _actor(by: str | None) -> str:
+    import getpass
+
+    return by or f"cli:{getpass.getuser()}"
+
+
+@command(pupils, "add")
+@click.option("--name", required=True)
+@click.option("--year", required=True, type=int)
+@click.option("--class", "class_name", required=True)
+@click.option("--card", "card_uid", help="Card UID (hex).")
+@click.option("--upn", "external_id", help="UPN or admission number (stable id).")
+@click.option("--bay", type=click.IntRange(1), help="Bay number in a multi-bay locker.")
+@click.option("--by", "actor", help="Who is adding (default: the system user).")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def pupils_add(ctx: Context, name: str, year: int, class_name: str, card_uid: str | None,
+               external_id: str | None, bay: int | None, actor: str | None,
+               as_json: bool) -> None:
+    """Add a pupil; prints the new pupil's id."""
+    from kiosk.pupils import add_pupil
+
+    with ctx.database().session() as session:
+        pupil = add_pupil(
+            session, name=name, year=year, class_name=class_name, card_uid=card_uid,
+            external_id=external_id, bay=bay, actor=_actor(actor),
+        )
+        session.commit()
+        if as_json:
+            emit_json({"id": pupil.id, "name": pupil.name, "year": pupil.year,
+                       "class": pupil.class_name, "card": card_uid and pupil.cards[-1].uid})
+        else:
+            click.echo(pupil.id)
+
+
+@command(pupils, "import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Check and show what would change; write nothing.")
+@click.option("--by", "actor", help="Who is importing (default: the system user).")
+@pass_ctx
+def pupils_import(ctx: Context, file: str, dry_run: bool, actor: str | None) -> None:
+    """Import pupils from a school MIS CSV export (all or nothing)."""
+    from kiosk.importer import apply_import, format_errors, parse_pupils_csv
+
+    plan = parse_pupils_csv(Path(file).read_bytes())
+    for warning in plan.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if not plan.ok:
+        click.echo(format_errors(plan), err=True)
+        raise ActionError(f"{file}: nothing imported ({len(plan.errors)} problem(s))")
+    with ctx.database().session() as session:
+        result = apply_import(session, plan, actor=_actor(actor), dry_run=dry_run)
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    verb = "would import" if dry_run else "imported"
+    click.echo(
+        f"{verb}: {result.created} created, {result.updated} updated, "
+        f"{result.unchanged} unchanged"
+    )
+
+
+@command(pupils, "list")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--all", "include_inactive", is_flag=True, help="Include pupils who have left.")
+@pass_ctx
+def pupils_list(ctx: Context, as_json: bool, include_inactive: bool) -> None:
+    """List pupils with their cards."""
+    from sqlalchemy import select
+
+    from kiosk.models import Pupil
+
+    with ctx.database().session() as session:
+        query = select(Pupil).order_by(Pupil.class_name, Pupil.name)
+        if not include_inactive:
+            query = query.where(Pupil.active)
+        rows = [
+            {
+                "id": p.id, "name": p.name, "year": p.year, "class": p.class_name,
+                "active": p.active, "upn": p.external_id, "bay": p.bay,
+                "cards": [c.uid for c in p.cards if c.active],
+            }
+            for p in session.scalars(query)
+        ]
+    if as_json:
+        emit_json(rows)
+        return
+    for row in rows:
+        cards = ", ".join(row["cards"]) or "no card"
+        click.echo(f"{row['id']:>5}  {row['class']:<8} Y{row['year']:<3} {row['name']:<30} {cards}")
+
+
+@command(pupils, "approve")
+@click.argument("pupil_id", type=int)
+@click.option("--by", required=True, help="Who on the senior leadership team agreed.")
+@click.option("--until", help="Last day the approval is in force (YYYY-MM-DD).")
+@pass_ctx
+def pupils_approve(ctx: Context, pupil_id: int, by: str, until: str | None) -> None:
+    """Record SLT agreement that a Year 5 pupil may bring a phone."""
+    from kiosk.pupils import approve_year5, get_pupil, parse_date
+
+    end = parse_date(until, "--until") if until else None
+    with ctx.database().session() as session:
+        pupil = get_pupil(session, pupil_id)
+        approve_year5(session, pupil, by=by, until=end)
+        session.commit()
+        click.echo(f"approved: {pupil.name}" + (f" until {end}" if end else ""))
+
+
+@command(pupils, "release")
+@click.argument("pupil_id", type=int)
+@click.option("--by", required=True, help="Who authorised it.")
+@click.option("--reason", required=True, help="Why (recorded).")
+@pass_ctx
+def pupils_release(ctx: Context, pupil_id: int, by: str, reason: str) -> None:
+    """Authorise an early collection for today."""
+    from kiosk.pupils import get_pupil, release_early
+    from kiosk.status import local_today
+
+    with ctx.database().session() as session:
+        pupil = get_pupil(session, pupil_id)
+        release_early(session, pupil, by=by, reason=reason, on_date=local_today(ctx.config))
+        session.commit()
+        click.echo(f"early collection authorised today for {pupil.name}")
+
+
+@command(pupils, "card")
+@click.argument("pupil_id", type=int)
+@click.argument("uid")
+@click.option("--by", "actor", help="Who (default: the system user).")
+@pass_ctx
+def pupils_card(ctx: Context, pupil_id: int, uid: str, actor: str | None) -> None:
+    """Give a pupil a card (replacing any card they had)."""
+    from kiosk.pupils import assign_card, get_pupil
+
+    with ctx.database().session() as session:
+        pupil = get_pupil(session, pupil_id)
+        card = assign_card(session, pupil, uid, actor=_actor(actor))
+        session.commit()
+        click.echo(f"card {card.uid} assigned to {pupil.name}")
+
+
+@command(pupils, "revoke-card")
+@click.argument("uid")
+@click.option("--by", "actor", help="Who (default: the system user).")
+@click.option("--reason", default="lost", show_default=True)
+@pass_ctx
+def pupils_revoke_card(ctx: Context, uid: str, actor: str | None, reason: str) -> None:
+    """Cancel a lost card; it is refused from now on."""
+    from kiosk.pupils import revoke_card
+
+    with ctx.database().session() as session:
+        card = revoke_card(session, uid, actor=_actor(actor), reason=reason)
+        session.commit()
+        click.echo(f"card {card.uid} revoked")
+
+
+@command(pupils, "deactivate")
+@click.argument("pupil_id", type=int)
+@click.option("--by", "actor", help="Who (default: the system user).")
+@pass_ctx
+def pupils_deactivate(ctx: Context, pupil_id: int, actor: str | None) -> None:
+    """Mark a pupil as left; their cards are refused, their history kept."""
+    from kiosk.pupils import get_pupil, update_pupil
+
+    with ctx.database().session() as session:
+        pupil = get_pupil(session, pupil_id)
+        update_pupil(session, pupil, actor=_actor(actor), active=False)
+        session.commit()
+        click.echo(f"{pupil.name} deactivated")
+
+
+# --- bench / demo -------------------------------------------------------------------
+
+
+@command(cli, "bench")
+@click.option("--taps", default=1000, show_default=True, type=click.IntRange(100))
+@click.option("--idle-seconds", default=30.0, show_default=True, type=click.FloatRange(1))
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def bench(ctx: Context, taps: int, idle_seconds: float, as_json: bool) -> None:
+    """Measure the tap path, idle CPU, memory and start-up; print the figures."""
+    from kiosk.bench import run_benchmarks
+
+    run_benchmarks(taps=taps, idle_seconds=idle_seconds, as_json=as_json, echo=click.echo)
+
+
+@command(cli, "demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--data-dir", default="var/demo", show_default=True, type=click.Path(file_okay=False))
+@click.option("--fresh", is_flag=True, help="Start from an empty demo database.")
+@pass_ctx
+def demo(ctx: Context, host: str, port: int, data_dir: str, fresh: bool) -> None:
+    """Run a demo school on emulated hardware: kiosk (and dashboard) in one command."""
+    from kiosk.demo import run_demo
+
+    _setup_logging(ctx.debug)
+    run_demo(data_dir=Path(data_dir), host=host, port=port, fresh=fresh,
+             config_path=ctx.config_path)
+
+
+def _attach_web_commands() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("web.cli") is None:  # the dashboard is not installed
+        return
+    from web.cli import register
+
+    register(cli, command)
+
+
+_attach_web_commands()
+
+
+def main() -> None:  # pragma: no cover - console script shim
+    cli()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    cli()

@@ -1,0 +1,372 @@
+"""Configuration: one TOML file, loaded once into frozen dataclasses.
+
+Layering follows Mopidy's habit: packaged defaults, overlaid by the file
+named with ``--config`` or ``PHONELOCKER_CONFIG``. Every key is checked; an
+unknown key or a bad value raises :class:`ConfigError` naming the key, and
+the CLI turns that into exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ENV_VAR = "PHONELOCKER_CONFIG"
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+READER_PATH = re.compile(
+    r"^(usb(:[0-9a-fA-F]{4}:[0-9a-fA-F]{4}|:\d{3}:\d{3})?"
+    r"|tty:[A-Za-z0-9]+(:[a-z0-9]+)?"
+    r"|udp(:[A-Za-z0-9.\-]+(:\d{1,5})?)?)$"
+)
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, unreadable or has a bad key or value."""
+
+
+@dataclass(frozen=True)
+class BayConfig:
+    number: int
+    lock_pin: int | str
+    door_pin: int | str | None = None
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = "sqlite:///var/phonelocker.db"
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    device: str = "udp:127.0.0.1:54321"
+
+    @property
+    def emulated(self) -> bool:
+        return self.device.startswith("udp")
+
+
+@dataclass(frozen=True)
+class GpioConfig:
+    pin_factory: str = "mock"
+    lock_active_high: bool = True
+    green_led_pin: int | str | None = 22
+    red_led_pin: int | str | None = 23
+    buzzer_pin: int | str | None = 24
+
+    @property
+    def emulated(self) -> bool:
+        return self.pin_factory == "mock"
+
+
+@dataclass(frozen=True)
+class LockerConfig:
+    id: str = "locker-1"
+    name: str = "Year 6 locker"
+    unlock_seconds: float = 5.0
+    bays: tuple[BayConfig, ...] = (BayConfig(number=1, lock_pin=17, door_pin=27),)
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    collect_from: time = time(15, 15)
+    #: weekday index (Monday = 0) -> collection time, where it differs
+    collect_from_by_weekday: dict[int, time] = field(default_factory=dict)
+    grace_seconds: float = 60.0
+    debounce_seconds: float = 2.0
+    timezone: str = "Europe/London"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def collection_time(self, weekday: int) -> time:
+        """The time phones may be collected on ``weekday`` (Monday = 0)."""
+        return self.collect_from_by_weekday.get(weekday, self.collect_from)
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secret_key_file: str = "var/secret_key"
+    #: seconds without a heartbeat after which a kiosk counts as offline
+    offline_after_seconds: float = 15.0
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    events_months: int = 13
+    leavers_months: int = 13
+
+
+@dataclass(frozen=True)
+class Config:
+    database: DatabaseConfig = DatabaseConfig()
+    reader: ReaderConfig = ReaderConfig()
+    gpio: GpioConfig = GpioConfig()
+    locker: LockerConfig = LockerConfig()
+    policy: PolicyConfig = PolicyConfig()
+    web: WebConfig = WebConfig()
+    retention: RetentionConfig = RetentionConfig()
+    source: str | None = None
+
+    @property
+    def emulated(self) -> bool:
+        return self.reader.emulated and self.gpio.emulated
+
+
+# --- parsing ---------------------------------------------------------------
+
+
+def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
+    for key in table:
+        if key not in allowed:
+            known = ", ".join(sorted(allowed))
+            raise ConfigError(f"{where}.{key}: unknown key (known keys: {known})")
+
+
+def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{key}]: expected a table")
+    return value
+
+
+def _str(table: dict[str, Any], key: str, where: str, default: str) -> str:
+    value = table.get(key, default)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}.{key}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _number(
+    table: dict[str, Any], key: str, where: str, default: float, minimum: float = 0.0
+) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise ConfigError(f"{where}.{key}: expected a number >= {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def _int(table: dict[str, Any], key: str, where: str, default: int, minimum: int = 0) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{where}.{key}: expected a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def _bool(table: dict[str, Any], key: str, where: str, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}.{key}: expected true or false, got {value!r}")
+    return value
+
+
+def _pin(table: dict[str, Any], key: str, where: str, default: Any, optional: bool) -> Any:
+    value = table.get(key, default)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ConfigError(f"{where}.{key}: expected a BCM pin number such as 17, got {value!r}")
+    if isinstance(value, int) and not 0 <= value <= 53:
+        raise ConfigError(f"{where}.{key}: BCM pin {value} does not exist (0-53)")
+    if isinstance(value, str) and value.lower() in ("", "none", "off"):
+        if optional:
+            return None
+        raise ConfigError(f"{where}.{key}: a pin is required")
+    return value
+
+
+def parse_hhmm(value: Any, where: str) -> time:
+    """Parse ``"HH:MM"`` into a :class:`datetime.time`, naming ``where`` on error."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
+        if match:
+            hour, minute = int(match[1]), int(match[2])
+            if hour < 24 and minute < 60:
+                return time(hour, minute)
+    raise ConfigError(f'{where}: expected a time "HH:MM", got {value!r}')
+
+
+def _database(data: dict[str, Any]) -> DatabaseConfig:
+    table = _table(data, "database")
+    _check_keys(table, {"url"}, "[database]")
+    return DatabaseConfig(url=_str(table, "url", "[database]", DatabaseConfig.url))
+
+
+def _reader(data: dict[str, Any]) -> ReaderConfig:
+    table = _table(data, "reader")
+    _check_keys(table, {"device"}, "[reader]")
+    device = _str(table, "device", "[reader]", ReaderConfig.device)
+    if not READER_PATH.match(device):
+        raise ConfigError(
+            f"[reader].device: {device!r} is not an nfcpy device path "
+            "(use usb, usb:VVVV:PPPP, tty:S0:pn532, tty:USB0:pn532 or udp:HOST:PORT)"
+        )
+    return ReaderConfig(device=device)
+
+
+def _gpio(data: dict[str, Any]) -> GpioConfig:
+    table = _table(data, "gpio")
+    where = "[gpio]"
+    keys = {"pin_factory", "lock_active_high", "green_led_pin", "red_led_pin", "buzzer_pin"}
+    _check_keys(table, keys, where)
+    factory = _str(table, "pin_factory", where, GpioConfig.pin_factory)
+    if factory not in ("mock", "lgpio", "rpigpio", "pigpio", "native"):
+        raise ConfigError(
+            f"{where}.pin_factory: {factory!r} is not a gpiozero pin factory "
+            "(mock, lgpio, rpigpio, pigpio or native)"
+        )
+    return GpioConfig(
+        pin_factory=factory,
+        lock_active_high=_bool(table, "lock_active_high", where, True),
+        green_led_pin=_pin(table, "green_led_pin", where, GpioConfig.green_led_pin, True),
+        red_led_pin=_pin(table, "red_led_pin", where, GpioConfig.red_led_pin, True),
+        buzzer_pin=_pin(table, "buzzer_pin", where, GpioConfig.buzzer_pin, True),
+    )
+
+
+def _locker(data: dict[str, Any]) -> LockerConfig:
+    table = _table(data, "locker")
+    where = "[locker]"
+    _check_keys(table, {"id", "name", "unlock_seconds", "bays"}, where)
+    locker_id = _str(table, "id", where, LockerConfig.id)
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", locker_id):
+        raise ConfigError(f"{where}.id: use letters, digits, '-', '_' or '.', got {locker_id!r}")
+    raw_bays = table.get("bays")
+    if raw_bays is None:
+        bays = LockerConfig.bays
+    else:
+        if not isinstance(raw_bays, list) or not raw_bays:
+            raise ConfigError("[[locker.bays]]: expected at least one bay")
+        parsed = []
+        for index, bay in enumerate(raw_bays, start=1):
+            bay_where = f"[[locker.bays]] #{index}"
+            if not isinstance(bay, dict):
+                raise ConfigError(f"{bay_where}: expected a table")
+            _check_keys(bay, {"number", "lock_pin", "door_pin"}, bay_where)
+            if "number" not in bay or "lock_pin" not in bay:
+                raise ConfigError(f"{bay_where}: 'number' and 'lock_pin' are required")
+            parsed.append(
+                BayConfig(
+                    number=_int(bay, "number", bay_where, 1, minimum=1),
+                    lock_pin=_pin(bay, "lock_pin", bay_where, None, False),
+                    door_pin=_pin(bay, "door_pin", bay_where, None, True),
+                )
+            )
+        numbers = [bay.number for bay in parsed]
+        if len(set(numbers)) != len(numbers):
+            raise ConfigError("[[locker.bays]].number: each bay needs its own number")
+        bays = tuple(parsed)
+    pins = [bay.lock_pin for bay in bays] + [bay.door_pin for bay in bays if bay.door_pin]
+    if len(set(pins)) != len(pins):
+        raise ConfigError("[[locker.bays]]: a pin is used twice")
+    return LockerConfig(
+        id=locker_id,
+        name=_str(table, "name", where, LockerConfig.name),
+        unlock_seconds=_number(table, "unlock_seconds", where, 5.0, minimum=0.05),
+        bays=bays,
+    )
+
+
+def _policy(data: dict[str, Any]) -> PolicyConfig:
+    table = _table(data, "policy")
+    where = "[policy]"
+    keys = {"collect_from", "grace_seconds", "debounce_seconds", "timezone", "collect_from_weekday"}
+    _check_keys(table, keys, where)
+    overrides_table = table.get("collect_from_weekday", {})
+    if not isinstance(overrides_table, dict):
+        raise ConfigError(f"{where}.collect_from_weekday: expected a table of day = \"HH:MM\"")
+    overrides: dict[int, time] = {}
+    for day, value in overrides_table.items():
+        if day.lower() not in WEEKDAYS:
+            raise ConfigError(
+                f"{where}.collect_from_weekday.{day}: unknown day (use {', '.join(WEEKDAYS)})"
+            )
+        overrides[WEEKDAYS.index(day.lower())] = parse_hhmm(
+            value, f"{where}.collect_from_weekday.{day}"
+        )
+    zone = _str(table, "timezone", where, PolicyConfig.timezone)
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}.timezone: unknown time zone {zone!r}") from None
+    return PolicyConfig(
+        collect_from=parse_hhmm(table.get("collect_from", "15:15"), f"{where}.collect_from"),
+        collect_from_by_weekday=overrides,
+        grace_seconds=_number(table, "grace_seconds", where, 60.0),
+        debounce_seconds=_number(table, "debounce_seconds", where, 2.0),
+        timezone=zone,
+    )
+
+
+def _web(data: dict[str, Any]) -> WebConfig:
+    table = _table(data, "web")
+    where = "[web]"
+    _check_keys(table, {"host", "port", "secret_key_file", "offline_after_seconds"}, where)
+    port = _int(table, "port", where, WebConfig.port, minimum=1)
+    if port > 65535:
+        raise ConfigError(f"{where}.port: expected 1-65535, got {port}")
+    return WebConfig(
+        host=_str(table, "host", where, WebConfig.host),
+        port=port,
+        secret_key_file=_str(table, "secret_key_file", where, WebConfig.secret_key_file),
+        offline_after_seconds=_number(table, "offline_after_seconds", where, 15.0, minimum=1),
+    )
+
+
+def _retention(data: dict[str, Any]) -> RetentionConfig:
+    table = _table(data, "retention")
+    where = "[retention]"
+    _check_keys(table, {"events_months", "leavers_months"}, where)
+    return RetentionConfig(
+        events_months=_int(table, "events_months", where, 13, minimum=1),
+        leavers_months=_int(table, "leavers_months", where, 13, minimum=1),
+    )
+
+
+SECTIONS = {
+    "database": _database,
+    "reader": _reader,
+    "gpio": _gpio,
+    "locker": _locker,
+    "policy": _policy,
+    "web": _web,
+    "retention": _retention,
+}
+
+
+def parse_config(data: dict[str, Any], source: str | None = None) -> Config:
+    """Check a decoded TOML document and build a :class:`Config`."""
+    _check_keys(data, set(SECTIONS), "top level")
+    parts = {name: build(data) for name, build in SECTIONS.items()}
+    return Config(**parts, source=source)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load the configuration from ``path``, ``$PHONELOCKER_CONFIG`` or the defaults."""
+    if path is None:
+        path = os.environ.get(ENV_VAR) or None
+    if path is None:
+        return Config()
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{file}: cannot read config file ({error})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{file}: not valid TOML ({error})") from None
+    try:
+        return parse_config(data, source=str(file))
+    except ConfigError as error:
+        raise ConfigError(f"{file}: {error}") from None

@@ -1,0 +1,258 @@
+"""``phonelocker kiosk``: the reader loop, the command loop and the heartbeat.
+
+Two threads: the reader thread (nfcpy, blocking) calls the service on each
+tap; the main thread claims commands every ``POLL_SECONDS``, writes the
+heartbeat every ``HEARTBEAT_SECONDS`` and feeds systemd's watchdog only
+while both threads show signs of life. Whatever ends the loop (SIGTERM,
+SIGINT, an exception), :meth:`Kiosk.close` locks every bay.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from datetime import datetime
+
+from hardware.locker import BayPins, LockerHardware
+from hardware.pins import make_pin_factory
+from hardware.reader import CardReader
+from kiosk import commands as command_table
+from kiosk.config import Config
+from kiosk.db import Database
+from kiosk.events import Kind, record_event
+from kiosk.models import Bay, KioskStatus, Locker, Pupil
+from kiosk.pupils import ActionError
+from kiosk.sdnotify import notify, watchdog_interval
+from kiosk.service import KioskService, as_naive_utc, aware_utc_now
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.2
+HEARTBEAT_SECONDS = 2.0
+#: the reader loop must have shown life this recently for the watchdog to be fed
+READER_STALL_SECONDS = 20.0
+
+
+def build_hardware(config: Config, pin_factory=None, on_forced=None) -> LockerHardware:
+    """Open the locker's GPIO devices from the config (or on the given pin factory)."""
+    factory = pin_factory or make_pin_factory(config.gpio.pin_factory)
+    return LockerHardware(
+        [BayPins(b.number, b.lock_pin, b.door_pin) for b in config.locker.bays],
+        pin_factory=factory,
+        active_high=config.gpio.lock_active_high,
+        green_pin=config.gpio.green_led_pin,
+        red_pin=config.gpio.red_led_pin,
+        buzzer_pin=config.gpio.buzzer_pin,
+        on_forced=on_forced,
+    )
+
+
+def register_locker(db: Database, config: Config) -> None:
+    """Make the lockers/bays tables match this kiosk's config."""
+    with db.session() as session:
+        locker = session.get(Locker, config.locker.id)
+        if locker is None:
+            locker = Locker(id=config.locker.id, name=config.locker.name)
+            session.add(locker)
+        locker.name = config.locker.name
+        have = {bay.number for bay in locker.bays}
+        for bay in config.locker.bays:
+            if bay.number not in have:
+                locker.bays.append(Bay(number=bay.number))
+        session.commit()
+
+
+class Kiosk:
+    """One locker's kiosk process: hardware, reader, service and loops."""
+
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        *,
+        pin_factory=None,
+        clock=aware_utc_now,
+        clock_suspect=lambda now: False,
+        clock_ok=lambda: True,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.stop_event = threading.Event()
+        self.clock = clock
+        self.clock_ok = clock_ok
+        self.started_at = clock()
+        self.hardware = build_hardware(config, pin_factory, on_forced=self._on_forced)
+        if pin_factory is None:
+            self.hardware.close_doors_if_emulated()
+        self.service = KioskService(
+            config, db, self.hardware, clock=clock, clock_suspect=clock_suspect
+        )
+        self.reader = CardReader(config.reader.device, self._on_tap, on_state=self._on_reader_state)
+        self._reader_thread: threading.Thread | None = None
+        self.loop_alive = time.monotonic()
+        self._closed = False
+
+    # --- callbacks from other threads ------------------------------------------
+
+    def _on_tap(self, uid: str) -> None:
+        self.service.tap(uid)
+
+    def _on_forced(self, bay: int) -> None:
+        self.service.forced_door(bay)
+
+    def _on_reader_state(self, ok: bool, error: str | None) -> None:
+        if error == "stopped":
+            return
+        self.hardware.set_fault(not ok)
+        try:
+            with self.db.session() as session:
+                record_event(
+                    session, Kind.READER_OK if ok else Kind.READER_FAULT,
+                    locker_id=self.config.locker.id, reason=error or self.config.reader.device,
+                )
+                session.commit()
+        except Exception:
+            log.exception("could not record reader state")
+
+    # --- main loop ---------------------------------------------------------------
+
+    def start(self) -> None:
+        register_locker(self.db, self.config)
+        with self.db.session() as session:
+            record_event(
+                session, Kind.KIOSK_STARTED, locker_id=self.config.locker.id,
+                reason=f"reader {self.config.reader.device}, pins {self.config.gpio.pin_factory}",
+            )
+            session.commit()
+        self._reader_thread = threading.Thread(
+            target=self.reader.run, args=(self.stop_event,), name="reader", daemon=True
+        )
+        self._reader_thread.start()
+        self.write_heartbeat()
+        notify("READY=1")
+        log.info("kiosk %s ready", self.config.locker.id)
+
+    def run(self) -> None:
+        """Run until :meth:`stop`; always locks up on the way out."""
+        try:
+            self.start()
+            watchdog = watchdog_interval()
+            next_heartbeat = next_watchdog = time.monotonic()
+            while not self.stop_event.wait(POLL_SECONDS):
+                self.loop_alive = time.monotonic()
+                self.poll_commands()
+                if time.monotonic() >= next_heartbeat:
+                    self.write_heartbeat()
+                    next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
+                if watchdog and time.monotonic() >= next_watchdog:
+                    if self.healthy():
+                        notify("WATCHDOG=1")
+                    else:
+                        log.error("reader loop stalled: not feeding the watchdog")
+                    next_watchdog = time.monotonic() + watchdog
+        finally:
+            self.close()
+
+    def healthy(self) -> bool:
+        """Both loops alive: what the watchdog is fed on."""
+        now = time.monotonic()
+        reader_alive = now - self.reader.last_alive < READER_STALL_SECONDS
+        thread_alive = self._reader_thread is not None and self._reader_thread.is_alive()
+        return reader_alive and thread_alive and now - self.loop_alive < READER_STALL_SECONDS
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def poll_commands(self) -> None:
+        now = self.clock()
+        with self.db.session() as session:
+            live = command_table.claim(session, self.config.locker.id, as_naive_utc(now))
+            session.commit()
+            for command in live:
+                self._carry_out(session, command, now)
+                session.commit()
+        finished = self.service.finish_enrolment(self.clock())
+        if finished is not None:
+            with self.db.session() as session:
+                command = session.get(command_table.Command, finished.command_id)
+                if command is not None:
+                    command_table.finish(
+                        command, "done" if finished.ok else "failed", finished.result
+                    )
+                    if finished.ok:
+                        command.card_uid = finished.result.split()[1]
+                    session.commit()
+
+    def _carry_out(self, session, command, now: datetime) -> None:
+        try:
+            if command.kind == "unlock":
+                seconds = command.seconds or command_table.DEFAULT_UNLOCK_SECONDS
+                result = self.service.override(
+                    actor=command.actor, reason=command.reason or "", bay=command.bay,
+                    seconds=seconds, now=now,
+                )
+                command_table.finish(command, "done", result)
+            elif command.kind == "enrol":
+                pupil = session.get(Pupil, command.pupil_id) if command.pupil_id else None
+                if pupil is None:
+                    raise ActionError("no such pupil")
+                command.locker_id = self.config.locker.id
+                self.service.begin_enrolment(command.id, pupil.id, command.actor, now)
+                command.result = "waiting for a card"
+            else:
+                raise ActionError(f"unknown command {command.kind!r}")
+        except ActionError as error:
+            command_table.finish(command, "failed", str(error))
+        except Exception as error:
+            log.exception("command %d failed", command.id)
+            command_table.finish(command, "failed", f"kiosk error: {error}")
+
+    def write_heartbeat(self) -> None:
+        now = as_naive_utc(self.clock())
+        try:
+            with self.db.session() as session:
+                status = session.get(KioskStatus, self.config.locker.id)
+                if status is None:
+                    status = KioskStatus(locker_id=self.config.locker.id, updated_at=now)
+                    session.add(status)
+                status.updated_at = now
+                status.stopped_at = None
+                status.started_at = as_naive_utc(self.started_at)
+                status.reader_ok = self.reader.ok
+                status.reader_device = self.config.reader.device
+                status.emulated = self.config.emulated
+                status.hardware_json = json.dumps(self.hardware.snapshot())
+                status.clock_ok = self.clock_ok()
+                if self.service.last_tap is not None:
+                    at, uid, result = self.service.last_tap
+                    status.last_tap_at = as_naive_utc(at)
+                    status.last_tap_uid = uid
+                    status.last_tap_result = result
+                session.commit()
+        except Exception:
+            log.exception("could not write heartbeat")
+
+    def close(self) -> None:
+        """Lock everything, stop the reader, mark the kiosk offline. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stop_event.set()
+        self.hardware.close()  # first: the locks matter more than the bookkeeping
+        notify("STOPPING=1")
+        if self._reader_thread is not None:
+            self._reader_thread.join(timeout=3)
+        self.write_heartbeat()
+        try:
+            with self.db.session() as session:
+                status = session.get(KioskStatus, self.config.locker.id)
+                if status is not None:
+                    status.stopped_at = as_naive_utc(self.clock())
+                    status.reader_ok = False
+                record_event(session, Kind.KIOSK_STOPPED, locker_id=self.config.locker.id)
+                session.commit()
+        except Exception:
+            log.exception("could not record the kiosk stopping")
+

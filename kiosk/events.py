@@ -1,0 +1,74 @@
+"""The one place events are written.
+
+Events are append-only facts. Every tap decision and every staff action goes
+through :func:`record_event` inside the caller's transaction, so the event
+commits together with whatever state it describes (or not at all).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy.orm import Session
+
+from kiosk.models import Event, utcnow
+
+
+class Kind(StrEnum):
+    DEPOSIT = "deposit"
+    COLLECT = "collect"
+    REOPEN = "reopen"
+    REFUSED = "refused"
+    OVERRIDE = "override"
+    ENROL = "enrol"
+    FORCED_DOOR = "forced_door"
+    CARD_REVOKED = "card_revoked"
+    APPROVED = "approved"
+    APPROVAL_REVOKED = "approval_revoked"
+    EARLY_RELEASE = "early_release"
+    OFFICE_RETURN = "office_return"
+    KEPT_IN_OFFICE = "kept_in_office"
+    PUPIL_ADDED = "pupil_added"
+    PUPIL_UPDATED = "pupil_updated"
+    IMPORT = "import"
+    USER_CREATED = "user_created"
+    USER_UPDATED = "user_updated"
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    READER_FAULT = "reader_fault"
+    READER_OK = "reader_ok"
+    KIOSK_STARTED = "kiosk_started"
+    KIOSK_STOPPED = "kiosk_stopped"
+    PURGE = "purge"
+    ROLLOVER = "rollover"
+
+
+def record_event(
+    session: Session,
+    kind: Kind | str,
+    *,
+    at: datetime | None = None,
+    pupil_id: int | None = None,
+    card_uid: str | None = None,
+    locker_id: str | None = None,
+    bay: int | None = None,
+    actor: str | None = None,
+    reason: str | None = None,
+    clock_suspect: bool = False,
+) -> Event:
+    """Add an event to ``session`` (the caller commits). ``at`` is naive UTC."""
+    event = Event(
+        at=at or utcnow(),
+        kind=str(kind),
+        pupil_id=pupil_id,
+        card_uid=card_uid,
+        locker_id=locker_id,
+        bay=bay,
+        actor=actor,
+        reason=reason,
+        clock_suspect=clock_suspect,
+    )
+    session.add(event)
+    session.flush()
+    return event

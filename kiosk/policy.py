@@ -1,0 +1,222 @@
+"""The school's phone rules as a pure function: facts and ``now`` in, a decision out.
+
+Nothing here reads a clock, a database or a pin. :func:`decide` is the one
+place a tap is decided; ``tests/test_policy.py`` checks it with tables.
+
+The rules (from the school's mobile phone policy):
+
+* Only Year 6 pupils may hand in a phone; Year 5 pupils only while a senior
+  leadership team approval is in force. Anyone else, an inactive pupil, an
+  unknown or revoked card, or a random-ID card is refused.
+* No phone in the locker: the tap is a deposit. A phone in the locker: the
+  tap is a collection, allowed from the day's collection time or earlier with
+  an early release recorded for today.
+* A repeat tap within the grace period of a deposit or collection re-opens
+  the bay for the same action and changes nothing else.
+* A tap within the debounce period of the same card's previous tap is ignored.
+* A phone kept overnight stays where it is and is flagged; eligibility is
+  never needed to take one's own phone back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+
+from kiosk.config import PolicyConfig
+
+
+class Action(StrEnum):
+    DEPOSIT = "deposit"
+    COLLECT = "collect"
+    REOPEN = "reopen"
+    REFUSE = "refuse"
+    IGNORE = "ignore"
+
+
+class Refusal(StrEnum):
+    RANDOM_UID = "random_uid"
+    UNKNOWN_CARD = "unknown_card"
+    CARD_REVOKED = "card_revoked"
+    PUPIL_INACTIVE = "pupil_inactive"
+    YEAR_NOT_ALLOWED = "year_not_allowed"
+    YEAR5_NOT_APPROVED = "year5_not_approved"
+    TOO_EARLY = "too_early"
+    NO_BAY = "no_bay"
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A Year 5 approval; in force from ``approved_at`` to the end of ``until``."""
+
+    approved_at: datetime
+    until: date | None = None
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PupilFacts:
+    id: int
+    year: int
+    active: bool = True
+    bay: int | None = None
+    approvals: tuple[Approval, ...] = ()
+    #: local dates with an early release recorded
+    early_release_dates: frozenset[date] = frozenset()
+
+
+@dataclass(frozen=True)
+class LastAction:
+    """The pupil's most recent deposit or collection (a reopen is not one)."""
+
+    kind: str  # "deposit" | "collect"
+    at: datetime
+    bay: int
+
+
+@dataclass(frozen=True)
+class TapFacts:
+    """Everything :func:`decide` may consider. Datetimes are timezone-aware."""
+
+    uid: str
+    card_known: bool = False
+    card_active: bool = False
+    pupil: PupilFacts | None = None
+    #: (since, bay) of the phone in the locker, if any
+    holding_since: datetime | None = None
+    holding_bay: int | None = None
+    last_action: LastAction | None = None
+    previous_tap_at: datetime | None = None
+    locker_bays: tuple[int, ...] = (1,)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    bay: int | None = None
+    reason: str | None = None
+    #: for a reopen: the action being repeated
+    repeats: str | None = None
+    #: for a refusal because it is too early: when collection opens (local)
+    opens_at: time | None = None
+    #: the phone has been in the locker since before today (local)
+    overnight: bool = False
+    message: str = ""
+
+    @property
+    def opens_lock(self) -> bool:
+        return self.action in (Action.DEPOSIT, Action.COLLECT, Action.REOPEN)
+
+
+def is_random_uid(uid: str) -> bool:
+    """A 4-byte UID starting 0x08 is a random ID (phones, bank cards): it changes each tap."""
+    return len(uid) == 8 and uid[:2] == "08"
+
+
+def approval_in_force(approvals: tuple[Approval, ...], now: datetime, zone) -> bool:
+    today = now.astimezone(zone).date()
+    for approval in approvals:
+        if approval.revoked_at is not None and approval.revoked_at <= now:
+            continue
+        if approval.approved_at > now:
+            continue
+        if approval.until is not None and approval.until < today:
+            continue
+        return True
+    return False
+
+
+def _refuse(reason: Refusal, message: str, **extra) -> Decision:
+    return Decision(Action.REFUSE, reason=reason.value, message=message, **extra)
+
+
+def _bay_for(facts: TapFacts) -> int | None:
+    pupil = facts.pupil
+    if pupil is not None and pupil.bay is not None and pupil.bay in facts.locker_bays:
+        return pupil.bay
+    if len(facts.locker_bays) == 1:
+        return facts.locker_bays[0]
+    return None
+
+
+def decide(facts: TapFacts, now: datetime, rules: PolicyConfig) -> Decision:
+    """Decide what a tap does. ``now`` must be timezone-aware."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    zone = rules.zone
+    local_now = now.astimezone(zone)
+
+    if facts.previous_tap_at is not None:
+        since_previous = (now - facts.previous_tap_at).total_seconds()
+        if 0 <= since_previous < rules.debounce_seconds:
+            return Decision(Action.IGNORE, reason="debounce")
+
+    if is_random_uid(facts.uid):
+        return _refuse(
+            Refusal.RANDOM_UID, "This card has a random ID (a phone or bank card?): use your card"
+        )
+    if not facts.card_known or facts.pupil is None:
+        return _refuse(Refusal.UNKNOWN_CARD, "Card not recognised: see the office")
+    if not facts.card_active:
+        return _refuse(Refusal.CARD_REVOKED, "This card has been cancelled: see the office")
+    pupil = facts.pupil
+    if not pupil.active:
+        return _refuse(Refusal.PUPIL_INACTIVE, "Card not in use: see the office")
+
+    overnight = (
+        facts.holding_since is not None
+        and facts.holding_since.astimezone(zone).date() < local_now.date()
+    )
+
+    last = facts.last_action
+    if last is not None and 0 <= (now - last.at).total_seconds() < rules.grace_seconds:
+        still_consistent = (last.kind == "deposit") == (facts.holding_since is not None)
+        if still_consistent:
+            verb = "hand in" if last.kind == "deposit" else "collect"
+            return Decision(
+                Action.REOPEN,
+                bay=last.bay,
+                repeats=last.kind,
+                overnight=overnight,
+                message=f"Opening again to {verb}",
+            )
+
+    if facts.holding_since is not None:
+        bay = facts.holding_bay if facts.holding_bay is not None else _bay_for(facts)
+        opens_at = rules.collection_time(local_now.weekday())
+        released = local_now.date() in pupil.early_release_dates
+        if local_now.time() >= opens_at or released:
+            return Decision(
+                Action.COLLECT,
+                bay=bay,
+                reason="early_release" if local_now.time() < opens_at else None,
+                overnight=overnight,
+                message="Collect your phone",
+            )
+        return _refuse(
+            Refusal.TOO_EARLY,
+            f"Collection opens at {opens_at:%H:%M}",
+            opens_at=opens_at,
+            overnight=overnight,
+        )
+
+    if pupil.year == 5:
+        if not approval_in_force(pupil.approvals, now, zone):
+            return _refuse(
+                Refusal.YEAR5_NOT_APPROVED, "Year 5 phones need agreement from the school first"
+            )
+    elif pupil.year != 6:
+        return _refuse(Refusal.YEAR_NOT_ALLOWED, "Only Year 6 may bring a phone")
+
+    bay = _bay_for(facts)
+    if bay is None:
+        return _refuse(Refusal.NO_BAY, "No bay assigned: see the office")
+    return Decision(Action.DEPOSIT, bay=bay, message="Put your phone in")
+
+
+def local_day_bounds(day: date, zone) -> tuple[datetime, datetime]:
+    """The UTC-aware start and end of a local school day (DST-aware)."""
+    start = datetime.combine(day, time.min, tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
+    return start, end

@@ -1,0 +1,320 @@
+"""The kiosk service: tap -> decide -> record -> open -> feedback.
+
+This is the one orchestrator. The reader thread calls :meth:`KioskService.tap`;
+the daemon calls the command methods. A mutex serialises them, so a tap and
+an office command never interleave.
+
+Record before open: the event (and the holding it changes) is committed,
+and only then is the lock energised. A crash between the two leaves a
+recorded deposit with a closed bay; the pupil taps again within the grace
+period and the bay re-opens for the same action.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hardware.locker import LockerHardware
+from kiosk import pupils as pupil_actions
+from kiosk.config import Config
+from kiosk.db import Database
+from kiosk.events import Kind, record_event
+from kiosk.models import Card, EarlyRelease, Event, Holding
+from kiosk.policy import (
+    Action,
+    Approval,
+    Decision,
+    LastAction,
+    PupilFacts,
+    TapFacts,
+    decide,
+)
+
+log = logging.getLogger(__name__)
+
+ENROL_WINDOW_SECONDS = 60.0
+
+
+def aware_utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def as_aware(moment: datetime | None) -> datetime | None:
+    """Stored naive UTC -> aware UTC."""
+    return None if moment is None else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class TapOutcome:
+    uid: str
+    decision: Decision
+    event_id: int | None = None
+    pupil_id: int | None = None
+    enrolled: bool = False
+
+    @property
+    def summary(self) -> str:
+        if self.enrolled:
+            return "enrolled"
+        if self.decision.action is Action.REFUSE:
+            return f"refused: {self.decision.reason}"
+        return str(self.decision.action)
+
+
+@dataclass
+class PendingEnrolment:
+    command_id: int
+    pupil_id: int
+    actor: str
+    expires_at: datetime
+    result: str | None = None
+    ok: bool = False
+
+
+class KioskService:
+    """Decides taps and carries out commands for one locker."""
+
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        hardware: LockerHardware,
+        *,
+        clock: Callable[[], datetime] = aware_utc_now,
+        clock_suspect: Callable[[datetime], bool] = lambda now: False,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.hardware = hardware
+        self.clock = clock
+        self.clock_suspect = clock_suspect
+        self.locker_id = config.locker.id
+        self.bay_numbers = tuple(sorted(hardware.bays))
+        self._mutex = threading.RLock()
+        self._previous_tap: dict[str, datetime] = {}
+        self.enrolment: PendingEnrolment | None = None
+        self.last_tap: tuple[datetime, str, str] | None = None
+
+    # --- taps -----------------------------------------------------------------
+
+    def tap(self, uid: str, now: datetime | None = None) -> TapOutcome:
+        """Handle one card read. Never leaves a lock open on error."""
+        with self._mutex:
+            now = now or self.clock()
+            try:
+                outcome = self._tap(uid, now)
+            except Exception:
+                log.exception("tap %s failed", uid)
+                self.hardware.refuse()
+                self.last_tap = (now, uid, "error")
+                raise
+            self.last_tap = (now, uid, outcome.summary)
+            return outcome
+
+    def _tap(self, uid: str, now: datetime) -> TapOutcome:
+        enrolment = self.enrolment
+        waiting = enrolment is not None and enrolment.result is None
+        if waiting and now < enrolment.expires_at:
+            return self._enrol(uid, enrolment, now)
+        with self.db.session() as session:
+            facts, card = self._facts(session, uid, now)
+            decision = decide(facts, now, self.config.policy)
+            self._previous_tap[uid] = now
+            if decision.action is Action.IGNORE:
+                log.debug("card %s: ignored (%s)", uid, decision.reason)
+                return TapOutcome(uid, decision)
+            pupil_id = card.pupil_id if card is not None else None
+            event = self._record(session, decision, uid, pupil_id, now)
+            session.commit()
+            event_id = event.id
+        log.info("card %s: %s bay=%s %s", uid, decision.action, decision.bay, decision.reason or "")
+        if decision.opens_lock and decision.bay is not None:
+            self.hardware.unlock(decision.bay, self.config.locker.unlock_seconds)
+            self.hardware.accept()
+        else:
+            self.hardware.refuse()
+        return TapOutcome(uid, decision, event_id=event_id, pupil_id=pupil_id)
+
+    def _facts(self, session: Session, uid: str, now: datetime) -> tuple[TapFacts, Card | None]:
+        card = session.scalars(
+            select(Card).where(Card.uid == uid).order_by(Card.active.desc(), Card.id.desc())
+        ).first()
+        base = {
+            "uid": uid,
+            "previous_tap_at": self._previous_tap.get(uid),
+            "locker_bays": self.bay_numbers,
+        }
+        if card is None:
+            return TapFacts(**base), None
+        pupil = card.pupil
+        holding = session.get(Holding, pupil.id)
+        last = session.execute(
+            select(Event.kind, Event.at, Event.bay)
+            .where(
+                Event.pupil_id == pupil.id,
+                Event.kind.in_((Kind.DEPOSIT.value, Kind.COLLECT.value)),
+            )
+            .order_by(Event.at.desc(), Event.id.desc())
+            .limit(1)
+        ).first()
+        today = now.astimezone(self.config.policy.zone).date()
+        releases: frozenset = frozenset()
+        approvals: tuple[Approval, ...] = ()
+        if holding is not None:
+            releases = frozenset(
+                session.scalars(
+                    select(EarlyRelease.on_date).where(
+                        EarlyRelease.pupil_id == pupil.id, EarlyRelease.on_date == today
+                    )
+                )
+            )
+        elif pupil.year == 5:
+            approvals = tuple(
+                Approval(as_aware(a.approved_at), a.until, as_aware(a.revoked_at))
+                for a in pupil.approvals
+            )
+        facts = TapFacts(
+            **base,
+            card_known=True,
+            card_active=card.active,
+            pupil=PupilFacts(
+                id=pupil.id,
+                year=pupil.year,
+                active=pupil.active,
+                bay=pupil.bay,
+                approvals=approvals,
+                early_release_dates=releases,
+            ),
+            holding_since=as_aware(holding.since) if holding else None,
+            holding_bay=holding.bay if holding else None,
+            last_action=LastAction(last.kind, as_aware(last.at), last.bay) if last else None,
+        )
+        return facts, card
+
+    def _record(
+        self, session: Session, decision: Decision, uid: str, pupil_id: int | None, now: datetime
+    ) -> Event:
+        at = as_naive_utc(now)
+        common = {
+            "at": at,
+            "pupil_id": pupil_id,
+            "card_uid": uid,
+            "locker_id": self.locker_id,
+            "bay": decision.bay,
+            "clock_suspect": self.clock_suspect(now),
+        }
+        notes = [decision.reason] if decision.reason else []
+        if decision.overnight:
+            notes.append("overnight")
+        reason = ", ".join(notes) or None
+        if decision.action is Action.REFUSE:
+            return record_event(session, Kind.REFUSED, reason=reason, **common)
+        if decision.action is Action.REOPEN:
+            return record_event(
+                session, Kind.REOPEN, reason=f"repeat {decision.repeats}", **common
+            )
+        if decision.action is Action.DEPOSIT:
+            event = record_event(session, Kind.DEPOSIT, reason=reason, **common)
+            session.add(
+                Holding(
+                    pupil_id=pupil_id, locker_id=self.locker_id, bay=decision.bay, since=at,
+                    event_id=event.id,
+                )
+            )
+            return event
+        event = record_event(session, Kind.COLLECT, reason=reason, **common)
+        holding = session.get(Holding, pupil_id)
+        if holding is not None:
+            session.delete(holding)
+        return event
+
+    # --- enrolment ------------------------------------------------------------
+
+    def begin_enrolment(self, command_id: int, pupil_id: int, actor: str, now: datetime) -> None:
+        with self._mutex:
+            self.enrolment = PendingEnrolment(
+                command_id, pupil_id, actor, now + timedelta(seconds=ENROL_WINDOW_SECONDS)
+            )
+            self.hardware.accept()
+
+    def _enrol(self, uid: str, enrolment: PendingEnrolment, now: datetime) -> TapOutcome:
+        decision = Decision(Action.IGNORE, reason="enrol")
+        with self.db.session() as session:
+            try:
+                pupil = pupil_actions.get_pupil(session, enrolment.pupil_id)
+                pupil_actions.assign_card(
+                    session, pupil, uid, actor=enrolment.actor, locker_id=self.locker_id
+                )
+                session.commit()
+            except pupil_actions.ActionError as error:
+                session.rollback()
+                enrolment.result, enrolment.ok = str(error), False
+                self.hardware.refuse()
+                return TapOutcome(uid, decision, pupil_id=enrolment.pupil_id)
+            enrolment.result = f"card {uid} assigned to {pupil.name}"
+            enrolment.ok = True
+        self._previous_tap[uid] = now  # so holding the card on does not also deposit
+        self.hardware.accept()
+        return TapOutcome(uid, decision, pupil_id=enrolment.pupil_id, enrolled=True)
+
+    def finish_enrolment(self, now: datetime) -> PendingEnrolment | None:
+        """Return the enrolment if it has a result or has expired, and clear it."""
+        with self._mutex:
+            enrolment = self.enrolment
+            if enrolment is None:
+                return None
+            if enrolment.result is None and now < enrolment.expires_at:
+                return None
+            if enrolment.result is None:
+                enrolment.result, enrolment.ok = "no card tapped", False
+            self.enrolment = None
+            return enrolment
+
+    # --- office ---------------------------------------------------------------
+
+    def override(
+        self, *, actor: str, reason: str, bay: int | None, seconds: float, now: datetime
+    ) -> str:
+        """Emergency unlock of one bay (or all with ``bay=None``), recorded first."""
+        with self._mutex:
+            if bay is not None and bay not in self.hardware.bays:
+                raise pupil_actions.ActionError(f"locker {self.locker_id} has no bay {bay}")
+            with self.db.session() as session:
+                record_event(
+                    session, Kind.OVERRIDE, at=as_naive_utc(now), locker_id=self.locker_id,
+                    bay=bay, actor=actor, reason=reason, clock_suspect=self.clock_suspect(now),
+                )
+                session.commit()
+            if bay is None:
+                self.hardware.unlock_all(seconds)
+                which = "all bays"
+            else:
+                self.hardware.unlock(bay, seconds)
+                which = f"bay {bay}"
+            log.warning("override by %s: %s unlocked for %g s", actor, which, seconds)
+            return f"{self.config.locker.name}: {which} unlocked for {seconds:g} s"
+
+    def forced_door(self, bay: int) -> None:
+        """A door opened while its lock was locked (called from a gpiozero thread)."""
+        now = self.clock()
+        try:
+            with self.db.session() as session:
+                record_event(
+                    session, Kind.FORCED_DOOR, at=as_naive_utc(now), locker_id=self.locker_id,
+                    bay=bay, reason="door opened while locked",
+                    clock_suspect=self.clock_suspect(now),
+                )
+                session.commit()
+        except Exception:
+            log.exception("could not record forced door on bay %d", bay)

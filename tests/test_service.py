@@ -1,0 +1,285 @@
+"""The tap service on gpiozero's MockFactory: pins, records and failure paths."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from kiosk.config import load_config
+from kiosk.daemon import build_hardware, register_locker
+from kiosk.db import Database
+from kiosk.events import Kind
+from kiosk.models import Card, Event, Holding
+from kiosk.policy import Action
+from kiosk.pupils import add_pupil, release_early
+from kiosk.service import KioskService
+
+from .conftest import write_config
+
+LOCK, DOOR, GREEN, RED, BUZZER = 17, 27, 22, 23, 24
+UNLOCK = 0.3
+AMARA, HARRY = "04A1B2C3D4E5F6", "04F60718293A4B"
+
+
+def assert_pin(pin, expected):
+    """gpiozero's check, plus the count it leaves out (zip stops at the shorter list)."""
+    assert [s.state for s in pin.states] == [state for _, state in expected], pin.states
+    pin.assert_states_and_times(expected)
+
+
+class Clock:
+    """A settable clock for the service; pin timing still uses real time."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def setup(tmp_path, mock_factory):
+    opened = []
+
+    def make(extra: str = "", start: str = "2026-11-30T08:40:00+00:00"):
+        path = write_config(
+            tmp_path,
+            f"[locker]\nunlock_seconds = {UNLOCK}\n"
+            f"[[locker.bays]]\nnumber = 1\nlock_pin = {LOCK}\ndoor_pin = {DOOR}\n"
+            '[policy]\ncollect_from = "15:15"\n' + extra,
+        )
+        config = load_config(path)
+        db = Database(config.database.url)
+        db.upgrade()
+        register_locker(db, config)
+        with db.session() as session:
+            amara = add_pupil(session, name="Amara", year=6, class_name="6K", card_uid=AMARA,
+                              actor="test")
+            add_pupil(session, name="Harry", year=4, class_name="4R", card_uid=HARRY, actor="test")
+            session.commit()
+            amara_id = amara.id
+        clock = Clock(datetime.fromisoformat(start))
+        hardware = build_hardware(
+            config, mock_factory, on_forced=lambda bay: service.forced_door(bay)
+        )
+        service = KioskService(config, db, hardware, clock=clock)
+        opened.append((hardware, db))
+        for pin in (LOCK, GREEN, RED, BUZZER):
+            mock_factory.pin(pin).clear_states()
+        return service, clock, db, amara_id
+
+    yield make
+    for hardware, db in opened:
+        hardware.close()
+        db.dispose()
+
+
+def events(db, kind=None):
+    with db.session() as session:
+        query = select(Event).order_by(Event.id)
+        if kind:
+            query = query.where(Event.kind == kind)
+        return list(session.scalars(query))
+
+
+def test_deposit_records_then_pulses_lock_and_relocks(setup, mock_factory):
+    service, clock, db, amara_id = setup()
+    outcome = service.tap(AMARA)
+    assert outcome.decision.action is Action.DEPOSIT
+    # The event and the holding were committed before tap() returned.
+    deposit = events(db, "deposit")[0]
+    assert deposit.pupil_id == amara_id and deposit.bay == 1 and deposit.card_uid == AMARA
+    with db.session() as session:
+        assert session.get(Holding, amara_id).bay == 1
+    time.sleep(UNLOCK + 0.25)
+    assert_pin(mock_factory.pin(LOCK), [(0.0, False), (0.0, True), (UNLOCK, False)])
+    assert mock_factory.pin(GREEN).states[1].state is True
+    assert mock_factory.pin(RED).states == mock_factory.pin(RED).states[:1]
+
+
+def test_refusal_keeps_locked_red_light_long_beep(setup, mock_factory):
+    service, clock, db, _ = setup()
+    outcome = service.tap(HARRY)
+    assert outcome.decision.action is Action.REFUSE
+    assert events(db, "refused")[0].reason == "year_not_allowed"
+    time.sleep(0.9)
+    assert_pin(mock_factory.pin(LOCK), [(0.0, False)])
+    assert_pin(mock_factory.pin(RED), [(0.0, False), (0.0, True)])
+    assert_pin(mock_factory.pin(BUZZER), [(0.0, False), (0.0, True), (0.8, False)])
+
+
+def test_green_feedback_is_a_short_beep(setup, mock_factory):
+    service, *_ = setup()
+    service.tap(AMARA)
+    time.sleep(0.3)
+    assert_pin(mock_factory.pin(BUZZER), [(0.0, False), (0.0, True), (0.1, False)])
+
+
+def test_unknown_card_refused_and_recorded(setup, mock_factory):
+    service, clock, db, _ = setup()
+    service.tap("DEADBEEF")
+    refused = events(db, "refused")[0]
+    assert refused.card_uid == "DEADBEEF" and refused.pupil_id is None
+    assert refused.reason == "unknown_card"
+    assert_pin(mock_factory.pin(LOCK), [(0.0, False)])
+
+
+def test_collect_refused_before_time_then_allowed_after(setup, mock_factory):
+    service, clock, db, amara_id = setup(extra="grace_seconds = 0\n")
+    service.tap(AMARA)
+    clock.advance(3600)
+    early = service.tap(AMARA)
+    assert early.decision.action is Action.REFUSE and early.decision.reason == "too_early"
+    clock.now = datetime(2026, 11, 30, 15, 16, tzinfo=UTC)
+    late = service.tap(AMARA)
+    assert late.decision.action is Action.COLLECT
+    with db.session() as session:
+        assert session.get(Holding, amara_id) is None
+    assert [e.kind for e in events(db) if e.card_uid == AMARA and e.kind != "enrol"] == [
+        "deposit", "refused", "collect"]
+
+
+def test_early_release_lets_pupil_collect(setup):
+    service, clock, db, amara_id = setup(extra="grace_seconds = 0\n")
+    service.tap(AMARA)
+    with db.session() as session:
+        from kiosk.pupils import get_pupil
+
+        release_early(session, get_pupil(session, amara_id), by="Office", reason="dentist",
+                      on_date=clock.now.date())
+        session.commit()
+    clock.advance(7200)
+    outcome = service.tap(AMARA)
+    assert outcome.decision.action is Action.COLLECT
+    assert events(db, "collect")[0].reason == "early_release"
+
+
+def test_repeat_tap_in_grace_reopens_without_changing_state(setup, mock_factory):
+    service, clock, db, amara_id = setup()
+    service.tap(AMARA)
+    time.sleep(UNLOCK + 0.1)
+    clock.advance(10)  # past debounce, inside grace
+    outcome = service.tap(AMARA)
+    assert outcome.decision.action is Action.REOPEN
+    time.sleep(UNLOCK + 0.2)
+    states = [s.state for s in mock_factory.pin(LOCK).states]
+    assert states == [False, True, False, True, False]
+    with db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Holding)) == 1
+    assert len(events(db, "deposit")) == 1
+    assert events(db, "reopen")[0].reason == "repeat deposit"
+
+
+def test_debounced_tap_is_ignored_and_not_recorded(setup, mock_factory):
+    service, clock, db, _ = setup()
+    service.tap(AMARA)
+    clock.advance(1)
+    outcome = service.tap(AMARA)
+    assert outcome.decision.action is Action.IGNORE
+    assert len(events(db, "deposit")) == 1 and not events(db, "reopen")
+
+
+def test_lock_stays_locked_when_recording_fails(setup, mock_factory, monkeypatch):
+    service, clock, db, _ = setup()
+
+    def broken_commit(*_args, **_kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("sqlalchemy.orm.Session.commit", broken_commit)
+    with pytest.raises(RuntimeError):
+        service.tap(AMARA)
+    monkeypatch.undo()
+    assert_pin(mock_factory.pin(LOCK), [(0.0, False)])
+    assert not events(db, "deposit")  # nothing half-written
+    assert mock_factory.pin(RED).states[-1].state is True  # the pupil sees a refusal
+
+
+def test_close_locks_even_mid_pulse(setup, mock_factory):
+    service, *_ = setup()
+    service.tap(AMARA)
+    assert mock_factory.pin(LOCK).state is True
+    service.hardware.close()
+    assert_pin(mock_factory.pin(LOCK), [(0.0, False), (0.0, True), (0.0, False)])
+    service.hardware.close()  # idempotent
+
+
+def test_active_low_relay_inverts_the_pin(tmp_path, mock_factory):
+    path = write_config(
+        tmp_path, "[gpio]\nlock_active_high = false\n[locker]\nunlock_seconds = 0.2\n"
+    )
+    hardware = build_hardware(load_config(path), mock_factory)
+    pin = mock_factory.pin(17)
+    pin.clear_states()
+    assert pin.state is True  # de-energised relay on an active-low board: locked
+    hardware.unlock(1, 0.2)
+    time.sleep(0.35)
+    assert_pin(pin, [(0.0, True), (0.0, False), (0.2, True)])
+    hardware.close()
+
+
+def test_door_shut_after_opening_relocks_early(setup, mock_factory):
+    service, *_ = setup()
+    door = mock_factory.pin(DOOR)
+    door.drive_low()  # shut
+    service.tap(AMARA)
+    door.drive_high()  # pupil opens the door
+    time.sleep(0.05)
+    door.drive_low()  # and shuts it
+    time.sleep(0.05)
+    assert mock_factory.pin(LOCK).state is False
+    states = mock_factory.pin(LOCK).states
+    assert [s.state for s in states] == [False, True, False]
+    assert states[2].timestamp < UNLOCK / 2  # well before the pulse would have ended
+
+
+def test_door_opened_while_locked_is_recorded_as_forced(setup, mock_factory):
+    service, clock, db, _ = setup()
+    door = mock_factory.pin(DOOR)
+    door.drive_low()
+    door.drive_high()  # opened with the lock locked
+    time.sleep(0.1)
+    forced = events(db, Kind.FORCED_DOOR.value)
+    assert len(forced) == 1 and forced[0].bay == 1
+
+
+def test_override_records_first_then_unlocks_all(setup, mock_factory):
+    service, clock, db, _ = setup()
+    result = service.override(actor="office", reason="fire drill", bay=None, seconds=0.2,
+                              now=clock())
+    assert "unlocked" in result
+    override = events(db, "override")[0]
+    assert override.actor == "office" and override.reason == "fire drill" and override.bay is None
+    time.sleep(0.35)
+    assert_pin(mock_factory.pin(LOCK), [(0.0, False), (0.0, True), (0.2, False)])
+
+
+def test_enrolment_assigns_next_card_and_does_not_deposit(setup, mock_factory):
+    service, clock, db, amara_id = setup()
+    service.begin_enrolment(command_id=1, pupil_id=amara_id, actor="office", now=clock())
+    outcome = service.tap("04AABBCCDDEEFF")
+    assert outcome.enrolled
+    finished = service.finish_enrolment(clock())
+    assert finished.ok and finished.result == "card 04AABBCCDDEEFF assigned to Amara"
+    with db.session() as session:
+        cards = session.scalars(select(Card).where(Card.pupil_id == amara_id)).all()
+    assert {(c.uid, c.active) for c in cards} == {(AMARA, False), ("04AABBCCDDEEFF", True)}
+    assert not events(db, "deposit")
+    assert_pin(mock_factory.pin(LOCK), [(0.0, False)])
+    # The replaced card is refused from now on.
+    clock.advance(5)
+    assert service.tap(AMARA).decision.reason == "card_revoked"
+
+
+def test_enrolment_expires_with_no_card(setup):
+    service, clock, db, amara_id = setup()
+    service.begin_enrolment(command_id=1, pupil_id=amara_id, actor="office", now=clock())
+    assert service.finish_enrolment(clock()) is None  # still waiting
+    clock.advance(61)
+    finished = service.finish_enrolment(clock())
+    assert not finished.ok and finished.result == "no card tapped"

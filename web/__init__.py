@@ -1,0 +1,128 @@
+"""The staff dashboard: a Flask app over the kiosk's database.
+
+:func:`create_app` builds it from a :class:`kiosk.config.Config`; ``phonelocker
+web`` serves it with waitress (see :mod:`web.server`). The web process never
+touches a pin or the reader: it reads the database and writes command rows
+that the kiosk carries out.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, g, render_template
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from kiosk.config import Config
+from kiosk.db import Database
+from web import access
+from web.helpers import AppState, format_hhmm, format_when, utc_now
+from web.security import LoginLimiter, install_security, load_secret_key
+from web.sessions import MemorySessionInterface
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+
+DEFAULTS: dict[str, Any] = {
+    "MAX_CONTENT_LENGTH": MAX_UPLOAD_BYTES,
+    "SESSION_COOKIE_NAME": "phonelocker_session",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    # False: Secure is still set whenever the request came over HTTPS
+    # (request.is_secure; behind a proxy run `phonelocker web --trusted-proxy`).
+    # True: always Secure.
+    "SESSION_COOKIE_SECURE": False,
+    # Forms stay valid for the session's life: a classroom display is open all day.
+    "WTF_CSRF_TIME_LIMIT": None,
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_WINDOW_SECONDS": 300,
+    "POLL_MILLISECONDS": 1000,
+    "JSON_SORT_KEYS": False,
+}
+
+csrf = CSRFProtect()
+
+
+def create_app(
+    config: Config, db: Database | None = None, test_config: Mapping[str, Any] | None = None
+) -> Flask:
+    """Build the dashboard for ``config`` (and ``db``, opened from the config if None).
+
+    ``test_config`` overrides Flask settings; besides Flask's own it accepts
+    ``CLOCK`` (a callable returning an aware datetime) and ``IMPORT_DIR``.
+    """
+    app = Flask(__name__)
+    app.config.from_mapping(DEFAULTS)
+    if test_config:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = load_secret_key(config.web.secret_key_file)
+    app.session_interface = MemorySessionInterface()
+    app.extensions["phonelocker"] = AppState(
+        config=config,
+        db=db or Database(config.database.url),
+        limiter=LoginLimiter(
+            app.config["LOGIN_MAX_FAILURES"], app.config["LOGIN_WINDOW_SECONDS"]
+        ),
+        import_dir=Path(app.config.get("IMPORT_DIR") or _private_temp_dir()),
+        clock=app.config.get("CLOCK") or utc_now,
+    )
+    csrf.init_app(app)
+    install_security(app)
+    app.before_request(access.load_user)
+    app.teardown_appcontext(access.close_db_session)
+    _register_blueprints(app)
+    _register_templates(app, config)
+    _register_errors(app)
+    return app
+
+
+def _private_temp_dir() -> str:
+    """A 0700 folder for uploaded pupil lists between preview and confirm, removed at exit."""
+    path = tempfile.mkdtemp(prefix="phonelocker-imports-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def _register_blueprints(app: Flask) -> None:
+    from web import admin, auth, cards, emulator, history, imports, office, pupils, today
+
+    for module in (auth, today, pupils, cards, imports, office, history, admin, emulator):
+        app.register_blueprint(module.bp)
+
+
+def _register_templates(app: Flask, config: Config) -> None:
+    app.jinja_env.filters["hhmm"] = format_hhmm
+    app.jinja_env.filters["when"] = format_when
+    app.jinja_env.globals["emulated"] = config.emulated
+
+    @app.context_processor
+    def user_context() -> dict[str, Any]:
+        user = g.get("user")
+        return {
+            "user": user,
+            "can_office": access.can_office(),
+            "is_admin": user is not None and user.role == "admin",
+        }
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error: CSRFError):
+        log.warning("CSRF check failed: %s", error.description)
+        message = "This form has expired or did not come from this site. Go back, reload, retry."
+        return render_template("error.html", code=400, message=message), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        return render_template("error.html", code=error.code, message=error.description), (
+            error.code or 500
+        )
