@@ -97,7 +97,10 @@ class Kiosk:
     # --- callbacks from other threads ------------------------------------------
 
     def _on_tap(self, uid: str) -> None:
-        self.service.tap(uid)
+        try:
+            self.service.tap(uid)
+        finally:
+            self.write_heartbeat()  # the dashboard sees the tap now, not at the next beat
 
     def _on_forced(self, bay: int) -> None:
         self.service.forced_door(bay)
@@ -173,6 +176,8 @@ class Kiosk:
             for command in live:
                 self._carry_out(session, command, now)
                 session.commit()
+        if live:
+            self.write_heartbeat()
         finished = self.service.finish_enrolment(self.clock())
         if finished is not None:
             with self.db.session() as session:
