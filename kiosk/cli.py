@@ -557,6 +557,53 @@ def demo(ctx: Context, host: str, port: int, data_dir: str, fresh: bool) -> None
              config_path=ctx.config_path)
 
 
+@command(cli, "doctor")
+@pass_ctx
+def doctor(ctx: Context) -> None:
+    """Check config, database, reader, GPIO, clock, disk and services."""
+    from kiosk.doctor import run_checks
+
+    checks = run_checks(ctx.config_path)
+    for check in checks:
+        click.echo(check.line())
+    failed = [check.name for check in checks if check.ok is False]
+    if failed:
+        click.echo(f"{len(failed)} problem(s): {', '.join(failed)}", err=True)
+        sys.exit(1)
+
+
+@command(cli, "hw-test")
+@click.option("--pulse", default=1.0, show_default=True, type=click.FloatRange(0.05, 10),
+              help="Seconds each lock, LED and the buzzer stays on.")
+@click.option("--card-seconds", default=15.0, show_default=True, type=click.FloatRange(0, 300),
+              help="Seconds to wait for a card (0: skip the reader).")
+@pass_ctx
+def hw_test(ctx: Context, pulse: float, card_seconds: float) -> None:
+    """Pulse each lock, LED and the buzzer in turn, then wait for a card."""
+    from hardware.errors import HardwareError
+    from kiosk.commands import kiosk_online
+    from kiosk.hwtest import run_hw_test
+
+    config = ctx.config
+    database = ctx.database(check=False)
+    try:
+        with database.session() as session:
+            running = kiosk_online(session, config.locker.id,
+                                   max_age=config.web.offline_after_seconds)
+    except Exception:  # noqa: BLE001 - no database yet is fine for a wiring test
+        running = False
+    if running:
+        raise ActionError("the kiosk is running and holds the pins and reader: "
+                          "stop it first (systemctl stop phonelocker-kiosk)")
+    try:
+        uid = run_hw_test(config, echo=click.echo, pulse_seconds=pulse,
+                          card_seconds=card_seconds)
+    except HardwareError as error:
+        raise ActionError(str(error)) from error
+    if card_seconds > 0 and uid is None:
+        sys.exit(1)
+
+
 def _attach_web_commands() -> None:
     import importlib.util
 

@@ -106,6 +106,12 @@ class RetentionConfig:
 
 
 @dataclass(frozen=True)
+class ClockConfig:
+    #: mark events clock-suspect while the kernel says NTP has not synchronised
+    check_sync: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = DatabaseConfig()
     reader: ReaderConfig = ReaderConfig()
@@ -114,6 +120,7 @@ class Config:
     policy: PolicyConfig = PolicyConfig()
     web: WebConfig = WebConfig()
     retention: RetentionConfig = RetentionConfig()
+    clock: ClockConfig = ClockConfig()
     source: str | None = None
 
     @property
@@ -331,6 +338,12 @@ def _retention(data: dict[str, Any]) -> RetentionConfig:
     )
 
 
+def _clock(data: dict[str, Any]) -> ClockConfig:
+    table = _table(data, "clock")
+    _check_keys(table, {"check_sync"}, "[clock]")
+    return ClockConfig(check_sync=_bool(table, "check_sync", "[clock]", True))
+
+
 SECTIONS = {
     "database": _database,
     "reader": _reader,
@@ -339,6 +352,7 @@ SECTIONS = {
     "policy": _policy,
     "web": _web,
     "retention": _retention,
+    "clock": _clock,
 }
 
 

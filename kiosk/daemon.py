@@ -15,14 +15,17 @@ import threading
 import time
 from datetime import datetime
 
+from sqlalchemy import func, select
+
 from hardware.locker import BayPins, LockerHardware
 from hardware.pins import make_pin_factory
 from hardware.reader import CardReader
 from kiosk import commands as command_table
+from kiosk.clock import ClockGuard, aware
 from kiosk.config import Config
 from kiosk.db import Database
 from kiosk.events import Kind, record_event
-from kiosk.models import Bay, KioskStatus, Locker, Pupil
+from kiosk.models import Bay, Event, KioskStatus, Locker, Pupil
 from kiosk.pupils import ActionError
 from kiosk.sdnotify import notify, watchdog_interval
 from kiosk.service import KioskService, as_naive_utc, aware_utc_now
@@ -47,6 +50,13 @@ def build_hardware(config: Config, pin_factory=None, on_forced=None) -> LockerHa
         buzzer_pin=config.gpio.buzzer_pin,
         on_forced=on_forced,
     )
+
+
+def newest_event_time(db: Database) -> datetime | None:
+    """The newest recorded event time (aware UTC): the clock must not be behind it."""
+    with db.session() as session:
+        newest = session.scalar(select(func.max(Event.at)))
+    return aware(newest)
 
 
 def register_locker(db: Database, config: Config) -> None:
@@ -74,24 +84,26 @@ class Kiosk:
         *,
         pin_factory=None,
         clock=aware_utc_now,
-        clock_suspect=lambda now: False,
-        clock_ok=lambda: True,
+        clock_guard: ClockGuard | None = None,
     ) -> None:
         self.config = config
         self.db = db
         self.stop_event = threading.Event()
         self.clock = clock
-        self.clock_ok = clock_ok
+        self.clock_guard = clock_guard or ClockGuard(
+            check_sync=config.clock.check_sync, newest_recorded=newest_event_time(db)
+        )
         self.started_at = clock()
         self.hardware = build_hardware(config, pin_factory, on_forced=self._on_forced)
         if pin_factory is None:
             self.hardware.close_doors_if_emulated()
         self.service = KioskService(
-            config, db, self.hardware, clock=clock, clock_suspect=clock_suspect
+            config, db, self.hardware, clock=clock, clock_suspect=self.clock_guard.suspect
         )
         self.reader = CardReader(config.reader.device, self._on_tap, on_state=self._on_reader_state)
         self._reader_thread: threading.Thread | None = None
         self.loop_alive = time.monotonic()
+        self.stall_seconds = READER_STALL_SECONDS
         self._closed = False
 
     # --- callbacks from other threads ------------------------------------------
@@ -161,9 +173,9 @@ class Kiosk:
     def healthy(self) -> bool:
         """Both loops alive: what the watchdog is fed on."""
         now = time.monotonic()
-        reader_alive = now - self.reader.last_alive < READER_STALL_SECONDS
+        reader_alive = now - self.reader.last_alive < self.stall_seconds
         thread_alive = self._reader_thread is not None and self._reader_thread.is_alive()
-        return reader_alive and thread_alive and now - self.loop_alive < READER_STALL_SECONDS
+        return reader_alive and thread_alive and now - self.loop_alive < self.stall_seconds
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -229,7 +241,7 @@ class Kiosk:
                 status.reader_device = self.config.reader.device
                 status.emulated = self.config.emulated
                 status.hardware_json = json.dumps(self.hardware.snapshot())
-                status.clock_ok = self.clock_ok()
+                status.clock_ok = not self.clock_guard.suspect(self.clock())
                 if self.service.last_tap is not None:
                     at, uid, result = self.service.last_tap
                     status.last_tap_at = as_naive_utc(at)

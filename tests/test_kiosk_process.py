@@ -168,10 +168,10 @@ def test_kill_9_during_a_stream_of_taps_loses_no_committed_event(tmp_path):
         assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         recorded = [row[0] for row in connection.execute(
             "SELECT card_uid FROM events WHERE kind IN ('deposit', 'collect') ORDER BY id")]
-    # Every tap the reader confirmed was committed before the card was released.
-    confirmed_before_kill = confirmed[: len(confirmed)]
-    assert len(recorded) >= len(confirmed_before_kill) - 0
-    assert recorded[: len(confirmed_before_kill)] == confirmed_before_kill
+    # Every tap the reader confirmed was committed before the card was released;
+    # at most one more (committed, killed before the card heard back) may follow.
+    assert recorded[: len(confirmed)] == confirmed
+    assert len(recorded) - len(confirmed) in (0, 1)
     # And the kiosk starts again on the same database.
     with KioskProcess(config_file):
         assert json_cli(config_file, "lockers")[0]["online"]

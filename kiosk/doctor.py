@@ -1,0 +1,201 @@
+"""``phonelocker doctor``: one line per check, what is wrong and what to do.
+
+Each check returns a :class:`Check`. ``ok`` is True (✓), False (✗) or None
+(– skipped, with the reason). The command exits non-zero if any check fails.
+Checks that would grab a device the running kiosk holds (reader, GPIO) read
+the kiosk's heartbeat instead.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from kiosk.clock import kernel_clock_synchronised
+from kiosk.config import Config, ConfigError, load_config
+from kiosk.db import Database, DatabaseError
+
+MIN_FREE_BYTES = 200 * 1024 * 1024
+SERVICES = ("phonelocker-kiosk.service", "phonelocker-web.service", "phonelocker-maintenance.timer")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool | None
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        mark = {True: "✓", False: "✗", None: "–"}[self.ok]
+        text = f"{mark} {self.name}: {self.detail}"
+        if self.ok is False and self.fix:
+            text += f"\n    → {self.fix}"
+        return text
+
+
+def check_config(path: str | None) -> tuple[Check, Config | None]:
+    try:
+        config = load_config(path)
+    except ConfigError as error:
+        return Check("config", False, str(error), "fix the key named above"), None
+    where = config.source or "built-in defaults (no --config)"
+    return Check("config", True, where), config
+
+
+def check_database(config: Config) -> tuple[Check, Database | None]:
+    url = make_url(config.database.url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        if not Path(url.database).expanduser().exists():
+            return Check("database", False, f"{url.database} does not exist",
+                         "run 'phonelocker db upgrade'"), None
+    try:
+        db = Database(config.database.url)
+        db.check()
+    except DatabaseError as error:
+        return Check("database", False, str(error), "run 'phonelocker db upgrade'"), None
+    except Exception as error:  # noqa: BLE001 - any driver error
+        return Check("database", False, f"cannot open: {error}", "check [database] url"), None
+    return Check("database", True, f"{_safe_url(config.database.url)}, schema up to date"), db
+
+
+def _safe_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _heartbeat(db: Database | None, config: Config) -> dict | None:
+    """The running kiosk's status for this locker, if it is online."""
+    if db is None:
+        return None
+    from kiosk.status import locker_states
+
+    with db.session() as session:
+        for locker in locker_states(session, config):
+            if locker["id"] == config.locker.id and locker["online"]:
+                return locker
+    return None
+
+
+def check_reader(config: Config, running: dict | None, frontend: Callable | None = None) -> Check:
+    path = config.reader.device
+    if running is not None:
+        if running["reader_ok"]:
+            return Check("reader", True, f"{path}: working (in use by the running kiosk)")
+        return Check("reader", False, f"{path}: the running kiosk reports a reader fault",
+                     "check the USB cable or UART wiring; the kiosk reopens it by itself")
+    if config.reader.emulated:
+        return Check("reader", None, f"{path}: emulated reader (no hardware to check)")
+    if frontend is None:
+        import nfc
+
+        frontend = nfc.ContactlessFrontend
+    try:
+        clf = frontend(path)
+    except Exception as error:  # noqa: BLE001 - nfcpy raises IOError and others
+        return Check("reader", False, f"no reader at {path} ({error})",
+                     "plug the reader in; check 'lsusb', the udev rule, the pn533 blacklist "
+                     "and that this user is in group plugdev (hardware/README.md)")
+    try:
+        name = str(clf)
+    finally:
+        clf.close()
+    return Check("reader", True, f"{path}: {name}")
+
+
+def check_gpio(config: Config, running: dict | None) -> Check:
+    factory_name = config.gpio.pin_factory
+    if running is not None:
+        return Check("gpio", True, f"{factory_name}: in use by the running kiosk")
+    if config.gpio.emulated:
+        return Check("gpio", None, "mock pins (emulated hardware)")
+    from hardware.errors import HardwareError
+    from kiosk.daemon import build_hardware
+
+    try:
+        hardware = build_hardware(config)
+    except HardwareError as error:
+        return Check("gpio", False, str(error), "see hardware/README.md")
+    hardware.close()  # leaves every lock de-energised
+    pins = ", ".join(str(b.lock_pin) for b in config.locker.bays)
+    return Check("gpio", True, f"{factory_name}: lock pins {pins} open and locked")
+
+
+def check_clock(running: dict | None, synchronised: Callable[[], bool | None]) -> Check:
+    state = synchronised()
+    if state is False:
+        return Check("clock", False, "not synchronised: events are marked clock-suspect",
+                     "check the network and 'timedatectl' (systemd-timesyncd must reach NTP)")
+    if running is not None and running.get("clock_ok") is False:
+        return Check("clock", False, "the running kiosk reports a suspect clock "
+                     "(behind the newest event, or it jumped backwards)",
+                     "check 'timedatectl' and the kiosk log")
+    if state is None:
+        return Check("clock", None, "cannot ask the kernel about synchronisation")
+    return Check("clock", True, "synchronised")
+
+
+def check_disk(config: Config) -> Check:
+    url = make_url(config.database.url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return Check("disk", None, "database is not a local file")
+    folder = Path(url.database).expanduser().resolve().parent
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    detail = f"{free / 1024**3:.1f} GiB free at {folder}"
+    if free < MIN_FREE_BYTES:
+        return Check("disk", False, detail, "free space: old backups, logs (journalctl --vacuum)")
+    return Check("disk", True, detail)
+
+
+def check_services(config: Config, systemctl: str | None = None) -> Check:
+    systemctl = systemctl or shutil.which("systemctl")
+    if config.emulated:
+        return Check("services", None, "emulated hardware: not an installed kiosk")
+    if systemctl is None:
+        return Check("services", None, "systemctl not found")
+    states = {}
+    for unit in SERVICES:
+        result = subprocess.run(
+            [systemctl, "is-enabled", unit], capture_output=True, text=True, timeout=10
+        )
+        state = result.stdout.strip()
+        if not state and "No such file" in result.stderr:
+            state = "not installed"
+        states[unit] = state or "unknown"
+    bad = {unit: state for unit, state in states.items() if state != "enabled"}
+    if bad:
+        listing = ", ".join(f"{unit} {state}" for unit, state in bad.items())
+        return Check("services", False, listing,
+                     "run systemd/install.sh, or 'systemctl enable --now' the units")
+    return Check("services", True, "kiosk, web and maintenance timer enabled")
+
+
+def run_checks(
+    config_path: str | None,
+    *,
+    synchronised: Callable[[], bool | None] = kernel_clock_synchronised,
+    frontend: Callable | None = None,
+) -> list[Check]:
+    config_check, config = check_config(config_path)
+    if config is None:
+        return [config_check]
+    db_check, db = check_database(config)
+    running = _heartbeat(db, config)
+    checks = [
+        config_check,
+        db_check,
+        check_reader(config, running, frontend),
+        check_gpio(config, running),
+        check_clock(running, synchronised),
+        check_disk(config),
+        check_services(config),
+    ]
+    if db is not None:
+        db.dispose()
+    return checks
