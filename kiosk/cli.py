@@ -84,7 +84,33 @@ def _setup_logging(debug: bool) -> None:
         logging.getLogger("nfc").setLevel(logging.WARNING)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PhoneLockerGroup(click.Group):
+    """Attaches the dashboard's commands only when one of them (or --help) is asked for.
+
+    Importing Flask costs a third of a second; ``phonelocker status`` and the
+    kiosk have no use for it.
+    """
+
+    _extensions_attached = False
+
+    def _attach(self) -> None:
+        if not self._extensions_attached:
+            self._extensions_attached = True
+            _attach_web_commands(self)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        found = super().get_command(ctx, name)
+        if found is None:
+            self._attach()
+            found = super().get_command(ctx, name)
+        return found
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._attach()
+        return super().list_commands(ctx)
+
+
+@click.group(cls=PhoneLockerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -604,17 +630,14 @@ def hw_test(ctx: Context, pulse: float, card_seconds: float) -> None:
         sys.exit(1)
 
 
-def _attach_web_commands() -> None:
+def _attach_web_commands(group: click.Group) -> None:
     import importlib.util
 
-    if importlib.util.find_spec("web.cli") is None:  # the dashboard is not installed
+    if importlib.util.find_spec("web") is None:  # the dashboard is not installed
         return
     from web.cli import register
 
-    register(cli, command)
-
-
-_attach_web_commands()
+    register(group, command)
 
 
 def main() -> None:  # pragma: no cover - console script shim

@@ -9,6 +9,7 @@ fails. Any other SQLAlchemy URL (PostgreSQL) is used as it is.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, inspect
@@ -23,6 +24,19 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 class DatabaseError(Exception):
     """The database cannot be opened or is not at the current schema."""
+
+
+def _create_group_writable(path: Path) -> None:
+    """Create the database file 0660 so the web user (same group) can write too.
+
+    SQLite gives the ``-wal`` and ``-shm`` files the database file's mode; a
+    file born under the kiosk's ``UMask=0077`` would lock the dashboard out.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        descriptor = os.open(path, os.O_CREAT | os.O_WRONLY, 0o660)
+        os.close(descriptor)
+        os.chmod(path, 0o660)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -40,7 +54,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            _create_group_writable(Path(database).expanduser())
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
