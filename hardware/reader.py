@@ -131,10 +131,15 @@ class CardReader:
         return clf
 
     def _read_until_fault(self, clf) -> None:
+        # connect() checks `terminate` only between sense rounds, so keep a round
+        # short: two polls 0.2 s apart on a real reader (5 polls a second);
+        # one on the udp driver, whose sense already waits a second for an answer.
         options = {
             "targets": TARGETS,
             "on-connect": self._on_connect,
             "beep-on-connect": False,
+            "iterations": 1 if self.path.startswith("udp") else 2,
+            "interval": 0.2,
         }
         while not self._stop.is_set():
             result = clf.connect(rdwr=options, terminate=self._terminate)

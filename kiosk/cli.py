@@ -630,6 +630,15 @@ def hw_test(ctx: Context, pulse: float, card_seconds: float) -> None:
         sys.exit(1)
 
 
+def _attach_ops_commands() -> None:
+    from kiosk.cli_ops import register
+
+    register(cli, command)
+
+
+_attach_ops_commands()
+
+
 def _attach_web_commands(group: click.Group) -> None:
     import importlib.util
 

@@ -15,7 +15,7 @@ import threading
 import time
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from hardware.locker import BayPins, LockerHardware
 from hardware.pins import make_pin_factory
@@ -32,7 +32,18 @@ from kiosk.service import KioskService, as_naive_utc, aware_utc_now
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.2
+_ANY_PENDING = (
+    select(command_table.Command.id)
+    .where(
+        command_table.Command.status == "pending",
+        (command_table.Command.locker_id == bindparam("locker"))
+        | command_table.Command.locker_id.is_(None),
+    )
+    .limit(1)
+)
+
+#: commands must be carried out within a second; half that keeps idle CPU low
+POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 2.0
 #: the reader loop must have shown life this recently for the watchdog to be fed
 READER_STALL_SECONDS = 20.0
@@ -182,6 +193,11 @@ class Kiosk:
 
     def poll_commands(self) -> None:
         now = self.clock()
+        if self.service.enrolment is None:
+            with self.db.engine.connect() as connection:
+                pending = connection.execute(_ANY_PENDING, {"locker": self.config.locker.id})
+                if pending.first() is None:
+                    return  # the usual case: one indexed lookup, no ORM
         with self.db.session() as session:
             live = command_table.claim(session, self.config.locker.id, as_naive_utc(now))
             session.commit()

@@ -10,9 +10,18 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
+from sqlalchemy import Boolean, Connection, DateTime, bindparam, text
 from sqlalchemy.orm import Session
 
 from kiosk.models import Event, utcnow
+
+# Plain SQL for the tap path (see kiosk/service.py); RETURNING works on
+# SQLite 3.35+ and PostgreSQL.
+_INSERT_EVENT = text(
+    "INSERT INTO events (at, kind, pupil_id, card_uid, locker_id, bay, actor, reason,"
+    " clock_suspect) VALUES (:at, :kind, :pupil_id, :card_uid, :locker_id, :bay, :actor,"
+    " :reason, :clock_suspect) RETURNING id"
+).bindparams(bindparam("at", type_=DateTime), bindparam("clock_suspect", type_=Boolean))
 
 
 class Kind(StrEnum):
@@ -72,3 +81,34 @@ def record_event(
     session.add(event)
     session.flush()
     return event
+
+
+def insert_event(
+    connection: Connection,
+    kind: Kind | str,
+    *,
+    at: datetime,
+    pupil_id: int | None = None,
+    card_uid: str | None = None,
+    locker_id: str | None = None,
+    bay: int | None = None,
+    actor: str | None = None,
+    reason: str | None = None,
+    clock_suspect: bool = False,
+) -> int:
+    """:func:`record_event` for the tap path: one Core INSERT, no ORM objects; returns the id."""
+    result = connection.execute(
+        _INSERT_EVENT,
+        {
+            "at": at,
+            "kind": str(kind),
+            "pupil_id": pupil_id,
+            "card_uid": card_uid,
+            "locker_id": locker_id,
+            "bay": bay,
+            "actor": actor,
+            "reason": reason,
+            "clock_suspect": clock_suspect,
+        },
+    )
+    return result.scalar_one()

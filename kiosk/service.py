@@ -18,15 +18,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    Integer,
+    String,
+    bindparam,
+    select,
+    text,
+)
 
 from hardware.locker import LockerHardware
 from kiosk import pupils as pupil_actions
 from kiosk.config import Config
 from kiosk.db import Database
-from kiosk.events import Kind, record_event
-from kiosk.models import Card, EarlyRelease, Event, Holding
+from kiosk.events import Kind, insert_event, record_event
+from kiosk.models import Year5Approval
 from kiosk.policy import (
     Action,
     Approval,
@@ -40,6 +49,48 @@ from kiosk.policy import (
 log = logging.getLogger(__name__)
 
 ENROL_WINDOW_SECONDS = 60.0
+
+# The tap path's statements. A tap is on the critical path of a queue of
+# pupils, so it is written as plain, portable SQL (SQLite and PostgreSQL):
+# SQLAlchemy then only converts parameters and result types, instead of
+# building a cache key for a large expression on every execution. One round
+# trip fetches the card, its pupil, the holding, the pupil's last deposit or
+# collection (through the events (pupil_id, at) index) and today's release.
+_CARD_FACTS = text(
+    """
+    SELECT cards.pupil_id, cards.active AS card_active,
+           pupils.year, pupils.active AS pupil_active, pupils.bay,
+           holdings.since AS holding_since, holdings.bay AS holding_bay,
+           last_action.kind AS last_kind, last_action.at AS last_at, last_action.bay AS last_bay,
+           EXISTS (SELECT 1 FROM early_releases
+                   WHERE early_releases.pupil_id = cards.pupil_id
+                     AND early_releases.on_date = :today) AS released_today
+    FROM cards
+    JOIN pupils ON pupils.id = cards.pupil_id
+    LEFT JOIN holdings ON holdings.pupil_id = cards.pupil_id
+    LEFT JOIN events AS last_action ON last_action.id = (
+        SELECT events.id FROM events
+        WHERE events.pupil_id = cards.pupil_id
+          AND (events.kind = 'deposit' OR events.kind = 'collect')
+        ORDER BY events.at DESC, events.id DESC
+        LIMIT 1)
+    WHERE cards.uid = :uid
+    ORDER BY cards.active DESC, cards.id DESC
+    LIMIT 1
+    """
+).bindparams(bindparam("today", type_=Date)).columns(
+    pupil_id=Integer, card_active=Boolean, year=Integer, pupil_active=Boolean, bay=Integer,
+    holding_since=DateTime, holding_bay=Integer, last_kind=String, last_at=DateTime,
+    last_bay=Integer, released_today=Boolean,
+)
+_APPROVALS = select(
+    Year5Approval.approved_at, Year5Approval.until, Year5Approval.revoked_at
+).where(Year5Approval.pupil_id == bindparam("pupil_id"))
+_INSERT_HOLDING = text(
+    "INSERT INTO holdings (pupil_id, locker_id, bay, since, event_id)"
+    " VALUES (:pupil_id, :locker_id, :bay, :since, :event_id)"
+).bindparams(bindparam("since", type_=DateTime))
+_DELETE_HOLDING = text("DELETE FROM holdings WHERE pupil_id = :pupil_id")
 
 
 def aware_utc_now() -> datetime:
@@ -127,84 +178,75 @@ class KioskService:
         waiting = enrolment is not None and enrolment.result is None
         if waiting and now < enrolment.expires_at:
             return self._enrol(uid, enrolment, now)
-        with self.db.session() as session:
-            facts, card = self._facts(session, uid, now)
+        # Core statements on one connection: a tap is on the queue's critical
+        # path, and the ORM's unit of work costs several times the fsync.
+        with self.db.engine.connect() as connection:
+            facts, pupil_id = self._facts(connection, uid, now)
             decision = decide(facts, now, self.config.policy)
             self._previous_tap[uid] = now
             if decision.action is Action.IGNORE:
                 log.debug("card %s: ignored (%s)", uid, decision.reason)
                 return TapOutcome(uid, decision)
-            pupil_id = card.pupil_id if card is not None else None
-            event = self._record(session, decision, uid, pupil_id, now)
-            session.commit()
-            event_id = event.id
-        log.info("card %s: %s bay=%s %s", uid, decision.action, decision.bay, decision.reason or "")
+            event_id = self._record(connection, decision, uid, pupil_id, now)
+            connection.commit()
         if decision.opens_lock and decision.bay is not None:
             self.hardware.unlock(decision.bay, self.config.locker.unlock_seconds)
             self.hardware.accept()
         else:
             self.hardware.refuse()
+        log.info("card %s: %s bay=%s %s", uid, decision.action, decision.bay, decision.reason or "")
         return TapOutcome(uid, decision, event_id=event_id, pupil_id=pupil_id)
 
-    def _facts(self, session: Session, uid: str, now: datetime) -> tuple[TapFacts, Card | None]:
-        card = session.scalars(
-            select(Card).where(Card.uid == uid).order_by(Card.active.desc(), Card.id.desc())
-        ).first()
+    def _facts(
+        self, connection: Connection, uid: str, now: datetime
+    ) -> tuple[TapFacts, int | None]:
         base = {
             "uid": uid,
             "previous_tap_at": self._previous_tap.get(uid),
             "locker_bays": self.bay_numbers,
         }
+        today = now.astimezone(self.config.policy.zone).date()
+        card = connection.execute(_CARD_FACTS, {"uid": uid, "today": today}).first()
         if card is None:
             return TapFacts(**base), None
-        pupil = card.pupil
-        holding = session.get(Holding, pupil.id)
-        last = session.execute(
-            select(Event.kind, Event.at, Event.bay)
-            .where(
-                Event.pupil_id == pupil.id,
-                Event.kind.in_((Kind.DEPOSIT.value, Kind.COLLECT.value)),
-            )
-            .order_by(Event.at.desc(), Event.id.desc())
-            .limit(1)
-        ).first()
-        today = now.astimezone(self.config.policy.zone).date()
-        releases: frozenset = frozenset()
+        pupil_id = card.pupil_id
+        releases = frozenset({today}) if card.released_today else frozenset()
         approvals: tuple[Approval, ...] = ()
-        if holding is not None:
-            releases = frozenset(
-                session.scalars(
-                    select(EarlyRelease.on_date).where(
-                        EarlyRelease.pupil_id == pupil.id, EarlyRelease.on_date == today
-                    )
-                )
-            )
-        elif pupil.year == 5:
+        if card.holding_since is None and card.year == 5:
             approvals = tuple(
-                Approval(as_aware(a.approved_at), a.until, as_aware(a.revoked_at))
-                for a in pupil.approvals
+                Approval(as_aware(row.approved_at), row.until, as_aware(row.revoked_at))
+                for row in connection.execute(_APPROVALS, {"pupil_id": pupil_id})
             )
         facts = TapFacts(
             **base,
             card_known=True,
-            card_active=card.active,
+            card_active=card.card_active,
             pupil=PupilFacts(
-                id=pupil.id,
-                year=pupil.year,
-                active=pupil.active,
-                bay=pupil.bay,
+                id=pupil_id,
+                year=card.year,
+                active=card.pupil_active,
+                bay=card.bay,
                 approvals=approvals,
                 early_release_dates=releases,
             ),
-            holding_since=as_aware(holding.since) if holding else None,
-            holding_bay=holding.bay if holding else None,
-            last_action=LastAction(last.kind, as_aware(last.at), last.bay) if last else None,
+            holding_since=as_aware(card.holding_since),
+            holding_bay=card.holding_bay,
+            last_action=(
+                LastAction(card.last_kind, as_aware(card.last_at), card.last_bay)
+                if card.last_kind is not None
+                else None
+            ),
         )
-        return facts, card
+        return facts, pupil_id
 
     def _record(
-        self, session: Session, decision: Decision, uid: str, pupil_id: int | None, now: datetime
-    ) -> Event:
+        self,
+        connection: Connection,
+        decision: Decision,
+        uid: str,
+        pupil_id: int | None,
+        now: datetime,
+    ) -> int:
         at = as_naive_utc(now)
         common = {
             "at": at,
@@ -219,25 +261,21 @@ class KioskService:
             notes.append("overnight")
         reason = ", ".join(notes) or None
         if decision.action is Action.REFUSE:
-            return record_event(session, Kind.REFUSED, reason=reason, **common)
+            return insert_event(connection, Kind.REFUSED, reason=reason, **common)
         if decision.action is Action.REOPEN:
-            return record_event(
-                session, Kind.REOPEN, reason=f"repeat {decision.repeats}", **common
-            )
+            return insert_event(connection, Kind.REOPEN, reason=f"repeat {decision.repeats}",
+                                **common)
         if decision.action is Action.DEPOSIT:
-            event = record_event(session, Kind.DEPOSIT, reason=reason, **common)
-            session.add(
-                Holding(
-                    pupil_id=pupil_id, locker_id=self.locker_id, bay=decision.bay, since=at,
-                    event_id=event.id,
-                )
+            event_id = insert_event(connection, Kind.DEPOSIT, reason=reason, **common)
+            connection.execute(
+                _INSERT_HOLDING,
+                {"pupil_id": pupil_id, "locker_id": self.locker_id, "bay": decision.bay,
+                 "since": at, "event_id": event_id},
             )
-            return event
-        event = record_event(session, Kind.COLLECT, reason=reason, **common)
-        holding = session.get(Holding, pupil_id)
-        if holding is not None:
-            session.delete(holding)
-        return event
+            return event_id
+        event_id = insert_event(connection, Kind.COLLECT, reason=reason, **common)
+        connection.execute(_DELETE_HOLDING, {"pupil_id": pupil_id})
+        return event_id
 
     # --- enrolment ------------------------------------------------------------
 

@@ -100,6 +100,13 @@ class NotifyListener:
         self.sock.settimeout(0.2)
         self.messages: list[tuple[float, str]] = []
 
+    def discard(self) -> None:
+        self.sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                self.sock.recv(1024)
+        self.sock.settimeout(0.2)
+
     def drain(self, seconds: float) -> list[str]:
         end = time.monotonic() + seconds
         got = []
@@ -114,7 +121,7 @@ def test_watchdog_is_fed_while_healthy_and_stops_when_the_reader_hangs(
 ):
     listener = NotifyListener(tmp_path)
     monkeypatch.setenv("NOTIFY_SOCKET", listener.path)
-    monkeypatch.setenv("WATCHDOG_USEC", "400000")  # feed every 0.2 s
+    monkeypatch.setenv("WATCHDOG_USEC", "1000000")  # feed every 0.5 s
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
     config = load_config(write_config(tmp_path))
     from kiosk.db import Database
@@ -123,7 +130,7 @@ def test_watchdog_is_fed_while_healthy_and_stops_when_the_reader_hangs(
     db.upgrade()
     kiosk = Kiosk(config, db, pin_factory=mock_factory,
                   clock_guard=ClockGuard(check_sync=False))
-    kiosk.stall_seconds = 1.0
+    kiosk.stall_seconds = 2.5  # the udp reader proves life once per 1 s sense round
     hang = threading.Event()
     release = threading.Event()
     real_sense = nfc.clf.udp.Device.sense_tta
@@ -137,12 +144,13 @@ def test_watchdog_is_fed_while_healthy_and_stops_when_the_reader_hangs(
     loop = threading.Thread(target=kiosk.run, daemon=True)
     loop.start()
     try:
-        healthy = listener.drain(1.5)
+        healthy = listener.drain(3.0)
         assert healthy[0] == "READY=1"
         assert healthy.count("WATCHDOG=1") >= 3
         hang.set()
-        time.sleep(2.5)  # > stall_seconds + one sense period
-        stalled = listener.drain(1.5)
+        time.sleep(4.0)  # > stall_seconds + one sense round
+        listener.discard()  # what was sent before the stall was noticed
+        stalled = listener.drain(2.0)
         assert "WATCHDOG=1" not in stalled
         assert not kiosk.healthy()
     finally:

@@ -202,7 +202,7 @@ def test_lock_stays_locked_when_recording_fails(setup, mock_factory, monkeypatch
     def broken_commit(*_args, **_kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("sqlalchemy.orm.Session.commit", broken_commit)
+    monkeypatch.setattr("sqlalchemy.engine.Connection.commit", broken_commit)
     with pytest.raises(RuntimeError):
         service.tap(AMARA)
     monkeypatch.undo()
