@@ -302,10 +302,22 @@ def _parse_since(text: str, config: Config) -> datetime:
 
 @command(cli, "lockers")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--forget", "forget_id", metavar="ID",
+              help="Remove a locker that no longer exists (its events are kept).")
+@click.option("--by", "actor", help="Who (with --forget; default: the system user).")
 @pass_ctx
-def lockers(ctx: Context, as_json: bool) -> None:
+def lockers(ctx: Context, as_json: bool, forget_id: str | None, actor: str | None) -> None:
     """Each locker: online, reader, bays locked/unlocked, doors."""
     from kiosk.status import locker_states
+
+    if forget_id is not None:
+        from kiosk.commands import forget_locker
+
+        with ctx.database().session() as session:
+            forget_locker(session, forget_id, actor=_actor(actor))
+            session.commit()
+        click.echo(f"locker {forget_id} forgotten")
+        return
 
     with ctx.database().session() as session:
         rows = locker_states(session, ctx.config)
@@ -381,9 +393,11 @@ def pupils() -> None:
 
 
 def _actor(by: str | None) -> str:
+    """Who did it: --by, else the person behind sudo, else the system user."""
     import getpass
+    import os
 
-    return by or f"cli:{getpass.getuser()}"
+    return by or f"cli:{os.environ.get('SUDO_USER') or getpass.getuser()}"
 
 
 @command(pupils, "add")

@@ -123,3 +123,27 @@ def finish(command: Command, status: str, result: str, now: datetime | None = No
     command.status = status
     command.result = result
     command.finished_at = now or utcnow()
+
+
+def forget_locker(session: Session, locker_id: str, *, actor: str) -> None:
+    """Remove a locker that no longer exists (e.g. renamed in the config).
+
+    Refused while a phone is recorded in it. Its events stay in the log.
+    """
+    from kiosk.events import Kind, record_event
+    from kiosk.models import Holding
+    from kiosk.pupils import ActionError
+
+    locker = session.get(Locker, locker_id)
+    if locker is None:
+        raise ActionError(f"no locker {locker_id!r}")
+    held = session.scalars(select(Holding.pupil_id).where(Holding.locker_id == locker_id)).all()
+    if held:
+        raise ActionError(
+            f"locker {locker_id} still holds {len(held)} phone(s): collect them first"
+        )
+    status = session.get(KioskStatus, locker_id)
+    if status is not None:
+        session.delete(status)
+    session.delete(locker)
+    record_event(session, Kind.LOCKER_FORGOTTEN, locker_id=locker_id, actor=actor)

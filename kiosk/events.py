@@ -49,6 +49,7 @@ class Kind(StrEnum):
     READER_OK = "reader_ok"
     KIOSK_STARTED = "kiosk_started"
     KIOSK_STOPPED = "kiosk_stopped"
+    LOCKER_FORGOTTEN = "locker_forgotten"
     PURGE = "purge"
     ROLLOVER = "rollover"
 

@@ -119,7 +119,8 @@ def test_import_cli_is_all_or_nothing(run, tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("Forename,Surname,Year,Class\nAmara,Okafor,6,6K\nBen,Carter,Seven,6K\n")
     result = run("pupils", "import", str(bad), ok=False)
-    assert result.exit_code == 1 and "row 3" in result.output and "nothing imported" in result.output
+    assert result.exit_code == 1
+    assert "row 3" in result.output and "nothing imported" in result.output
     assert json.loads(run("pupils", "list", "--json").output) == []
     good = tmp_path / "good.csv"
     good.write_text("Forename,Surname,Year,Class\r\nAmara,Okafor,6,6K\r\n", encoding="utf-8-sig")
@@ -132,3 +133,20 @@ def test_commands_on_a_database_that_was_never_migrated_say_what_to_do(tmp_path)
     result = CliRunner().invoke(cli, ["--config", str(config_file), "status"])
     assert result.exit_code == 1
     assert "run 'phonelocker db upgrade'" in result.output
+
+
+def test_forget_a_stale_locker(run, tmp_path):
+    from kiosk.config import load_config
+    from kiosk.daemon import register_locker
+    from kiosk.db import Database
+
+    config = load_config(tmp_path / "config.toml")
+    register_locker(Database(config.database.url), config)
+    assert [lk["id"] for lk in json.loads(run("lockers", "--json").output)] == ["locker-1"]
+    missing = run("lockers", "--forget", "nope", ok=False)
+    assert missing.exit_code == 1 and "no locker 'nope'" in missing.output
+    run("lockers", "--forget", "locker-1", "--by", "IT")
+    assert json.loads(run("lockers", "--json").output) == []
+    forgotten = [e for e in json.loads(run("events", "--json").output)
+                 if e["kind"] == "locker_forgotten"]
+    assert forgotten[0]["actor"] == "IT"
