@@ -50,10 +50,10 @@ def check_config(path: str | None) -> tuple[Check, Config | None]:
 
 def check_database(config: Config) -> tuple[Check, Database | None]:
     url = make_url(config.database.url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        if not Path(url.database).expanduser().exists():
-            return Check("database", False, f"{url.database} does not exist",
-                         "run 'phonelocker db upgrade'"), None
+    local_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+    if local_file and not Path(url.database).expanduser().exists():
+        return Check("database", False, f"{url.database} does not exist",
+                     "run 'phonelocker db upgrade'"), None
     try:
         db = Database(config.database.url)
         db.check()
