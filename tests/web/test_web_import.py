@@ -1,0 +1,94 @@
+"""CSV import through the dashboard: upload, preview with row errors, confirm (kiosk.importer)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from sqlalchemy import select
+
+from kiosk.events import Kind
+from kiosk.models import Event, Pupil
+
+DATA = Path(__file__).parent.parent / "data" / "csv"
+GOOD = b"UPN,Forename,Surname,Year,Class\nA1,Zara,Ahmed,6,6K\nA2,Yusuf,Ali,5,5R\n"
+
+
+def upload(client, data: bytes, name: str = "pupils.csv"):
+    return client.post("/pupils/import", data={"file": (io.BytesIO(data), name)},
+                       content_type="multipart/form-data")
+
+
+def pupil_names(db) -> set[str]:
+    with db.session() as session:
+        return set(session.scalars(select(Pupil.name)))
+
+
+def test_preview_shows_row_errors_and_imports_nothing(as_user, db, tmp_path):
+    client = as_user("office")
+    before = pupil_names(db)
+    page = upload(client, (DATA / "bad_rows.csv").read_bytes()).get_data(as_text=True)
+    assert "problems in the file" in page
+    assert "Year Seven" in page  # row 3: not a year group
+    assert "is also in row 2" in page  # row 4: the same UPN again
+    assert "not a card UID" in page  # row 5
+    assert "Confirm import" not in page
+    assert pupil_names(db) == before
+    assert not list((tmp_path / "imports").glob("*"))  # nothing kept for a bad file
+
+
+def test_missing_columns_are_explained(as_user):
+    page = upload(as_user("office"), (DATA / "missing_column.csv").read_bytes())
+    text = page.get_data(as_text=True)
+    assert "missing columns" in text and "Reg Group" in text
+
+
+def test_preview_then_confirm(as_user, db, tmp_path):
+    client = as_user("office")
+    page = upload(client, GOOD).get_data(as_text=True)
+    assert "2 created, 0 updated, 0 unchanged" in page
+    assert "Zara Ahmed" in page and "Confirm import" in page
+    assert pupil_names(db).isdisjoint({"Zara Ahmed", "Yusuf Ali"})  # not yet
+    spooled = list((tmp_path / "imports").glob("import-*.csv"))
+    assert len(spooled) == 1 and spooled[0].read_bytes() == GOOD
+    token = page.split('name="token" value="')[1].split('"')[0]
+
+    response = client.post("/pupils/import/confirm", data={"token": token},
+                           follow_redirects=True)
+    assert "Imported: 2 created, 0 updated, 0 unchanged" in response.get_data(as_text=True)
+    assert {"Zara Ahmed", "Yusuf Ali"} <= pupil_names(db)
+    assert not spooled[0].exists()
+    with db.session() as session:
+        event = session.scalars(select(Event).where(Event.kind == Kind.IMPORT)).one()
+    assert event.actor == "office" and "2 created" in event.reason
+    # The same token cannot import twice.
+    again = client.post("/pupils/import/confirm", data={"token": token}, follow_redirects=True)
+    assert "preview has expired" in again.get_data(as_text=True)
+
+
+def test_a_token_only_works_in_the_session_that_previewed(as_user, make_app, db):
+    client = as_user("office")
+    page = upload(client, GOOD).get_data(as_text=True)
+    token = page.split('name="token" value="')[1].split('"')[0]
+    other = client.application.test_client()
+    other.post("/login", data={"username": "admin", "password": "correct horse battery staple"})
+    response = other.post("/pupils/import/confirm", data={"token": token}, follow_redirects=True)
+    assert "preview has expired" in response.get_data(as_text=True)
+    assert "Zara Ahmed" not in pupil_names(db)
+
+
+def test_conflicts_found_by_the_dry_run_are_shown(as_user):
+    client = as_user("office")
+    # The seeded Amara has card 04A1B2C3D4E5F6; giving it to someone else is refused.
+    data = b"Name,Year,Class,Card UID\nNew Person,6,6K,04A1B2C3D4E5F6\n"
+    page = upload(client, data).get_data(as_text=True)
+    assert "already belongs to Amara Okafor" in page
+    assert "Confirm import" not in page
+
+
+def test_no_file_and_excel_files(as_user):
+    client = as_user("office")
+    response = client.post("/pupils/import", data={}, follow_redirects=True)
+    assert "Choose a CSV file first" in response.get_data(as_text=True)
+    page = upload(client, b"PK\x03\x04 not really a workbook", "pupils.xlsx")
+    assert "Excel workbook" in page.get_data(as_text=True)

@@ -1,0 +1,139 @@
+"""``phonelocker web`` and ``phonelocker users``: attached to the kiosk's click group.
+
+:func:`register` is called by ``kiosk/cli.py`` when the dashboard is
+installed, with the group and its ``command`` decorator (``--config`` and
+friendly errors on every subcommand).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+log = logging.getLogger(__name__)
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def register(cli: click.Group, command) -> None:
+    """Add ``web`` and the ``users`` group to ``cli``."""
+    from kiosk.cli import Context, _actor, _setup_logging, emit_json, pass_ctx
+    from kiosk.pupils import ActionError
+
+    @command(cli, "web")
+    @click.option("--host", help="Address to listen on (default: [web] host).")
+    @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: [web] port).")
+    @click.option("--trusted-proxy", metavar="ADDRESS",
+                  help="A reverse proxy (e.g. 127.0.0.1) whose X-Forwarded-Proto is believed, "
+                       "so cookies are marked Secure behind HTTPS.")
+    @pass_ctx
+    def web(ctx: Context, host: str | None, port: int | None, trusted_proxy: str | None) -> None:
+        """Serve the staff dashboard (waitress)."""
+        from web import create_app
+        from web.server import serve
+
+        _setup_logging(ctx.debug)
+        config = ctx.config
+        app = create_app(config, ctx.database())
+        serve(app, host or config.web.host, port or config.web.port, trusted_proxy=trusted_proxy)
+
+    @cli.group()
+    def users() -> None:
+        """Staff accounts for the dashboard (there are no default accounts)."""
+
+    @command(users, "create")
+    @click.argument("username")
+    @click.option("--role", required=True, type=click.Choice(["teacher", "office", "admin"]))
+    @click.option("--class", "classes", multiple=True,
+                  help="A class a teacher sees (repeatable), e.g. --class 6K.")
+    @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+    @click.option("--by", "actor", help="Who is doing this (default: the system user).")
+    @pass_ctx
+    def users_create(ctx: Context, username: str, role: str, classes: tuple[str, ...],
+                     password_stdin: bool, actor: str | None) -> None:
+        """Create a staff account; the password is asked for (hidden, twice)."""
+        from kiosk import staff
+
+        if role == "teacher" and not classes:
+            click.echo("warning: a teacher with no --class sees no pupils", err=True)
+        password = _read_password(password_stdin)
+        with ctx.database().session() as session:
+            user = staff.create_user(session, username, password, role=role,
+                                     classes=list(classes), actor=_actor(actor))
+            session.commit()
+            click.echo(f"created {user.username} ({role})")
+
+    @command(users, "list")
+    @click.option("--json", "as_json", is_flag=True)
+    @pass_ctx
+    def users_list(ctx: Context, as_json: bool) -> None:
+        """List staff accounts."""
+        from kiosk import staff
+
+        with ctx.database().session() as session:
+            rows = [
+                {"username": u.username, "role": u.role, "active": u.active,
+                 "classes": sorted(c.class_name for c in u.classes)}
+                for u in staff.list_users(session)
+            ]
+        if as_json:
+            emit_json(rows)
+            return
+        if not rows:
+            click.echo("no accounts yet: phonelocker users create NAME --role admin")
+        for row in rows:
+            state = "" if row["active"] else "  (disabled)"
+            classes = ", ".join(row["classes"])
+            click.echo(f"{row['username']:<24} {row['role']:<8} {classes}{state}")
+
+    def _user(session, username: str):
+        from kiosk import staff
+
+        user = staff.get_user(session, username)
+        if user is None:
+            raise ActionError(f"no account called {username}")
+        return user
+
+    @command(users, "set-password")
+    @click.argument("username")
+    @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+    @click.option("--by", "actor", help="Who is doing this (default: the system user).")
+    @pass_ctx
+    def users_set_password(ctx: Context, username: str, password_stdin: bool,
+                           actor: str | None) -> None:
+        """Set a new password for an account."""
+        from kiosk import staff
+
+        with ctx.database().session() as session:
+            user = _user(session, username)
+            staff.set_password(session, user, _read_password(password_stdin), actor=_actor(actor))
+            session.commit()
+            click.echo(f"password changed for {user.username}")
+
+    for name, active in (("disable", False), ("enable", True)):
+
+        @command(users, name)
+        @click.argument("username")
+        @click.option("--by", "actor", help="Who is doing this (default: the system user).")
+        @pass_ctx
+        def users_toggle(ctx: Context, username: str, actor: str | None,
+                         _active: bool = active) -> None:
+            from kiosk import staff
+
+            with ctx.database().session() as session:
+                user = _user(session, username)
+                staff.update_user(session, user, active=_active, actor=_actor(actor))
+                session.commit()
+                click.echo(f"{user.username} {'enabled' if _active else 'disabled'}")
+
+        users_toggle.help = (
+            "Let an account log in again." if active
+            else "Stop an account logging in (its history stays)."
+        )

@@ -1,0 +1,49 @@
+"""What to tell staff about a command they sent the kiosk: done, waiting, or kiosk offline.
+
+The kiosk claims commands every 0.2 s, so a command still ``pending`` after
+:data:`PENDING_GRACE_SECONDS`, or whose kiosk has no fresh heartbeat, is
+reported as "kiosk offline". (If the kiosk comes back within
+``kiosk.commands.STALE_SECONDS`` it still carries the command out, and the
+page, still polling, then says "done"; later than that the kiosk expires it.)
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from kiosk.commands import FINISHED, kiosk_online
+from kiosk.models import Command, utcnow
+from web.helpers import config
+
+PENDING_GRACE_SECONDS = 3.0
+
+
+def describe(session: Session, command: Command) -> dict:
+    """The command as JSON for ``/api/commands/<id>``: status, result and a display line."""
+    online = kiosk_online(session, command.locker_id, max_age=config().web.offline_after_seconds)
+    age = (utcnow() - command.created_at).total_seconds()
+    result = command.result or ""
+    if command.status == "done":
+        tone, display = "ok", f"done: {result}"
+    elif command.status == "failed":
+        tone, display = "error", f"failed: {result}"
+    elif command.status == "expired":
+        tone, display = "error", "kiosk offline: not carried out (the request expired)"
+    elif not online or (command.status == "pending" and age > PENDING_GRACE_SECONDS):
+        tone, display = "error", "kiosk offline"
+    elif command.status == "running" and command.kind == "enrol":
+        tone, display = "wait", "waiting for a card: tap it on the reader now"
+    else:
+        tone, display = "wait", "sent to the kiosk…"
+    return {
+        "id": command.id,
+        "kind": command.kind,
+        "locker": command.locker_id,
+        "bay": command.bay,
+        "status": command.status,
+        "result": command.result,
+        "card_uid": command.card_uid,
+        "finished": command.status in FINISHED,
+        "tone": tone,
+        "display": display,
+    }

@@ -1,0 +1,141 @@
+"""The emulator panel, only when the hardware is emulated (udp reader and mock pins).
+
+A virtual locker drawn from the kiosk's heartbeat (each bay's lock and door,
+the LEDs) and a button per pupil that taps their card on the emulated reader
+with :func:`hardware.virtual_card.present_card`: the same path as
+``phonelocker tap``, so the kiosk's real reader code reads it.
+
+Any signed-in user may use it (it is a demo of the kiosk, not an office
+action), but only with the cards of pupils they can see. Taps run in a
+background thread, one at a time: a second tap while a card is still on the
+reader is refused with 409.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import select
+
+from kiosk.models import Card, Pupil
+from kiosk.status import locker_states
+from web.access import db_session, login_required, visible_classes, visible_pupil
+from web.helpers import config, form_int, now, state
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("emulator", __name__)
+
+
+class VirtualCards:
+    """Presents one virtual card at a time to the emulated reader, off the request thread."""
+
+    def __init__(self, path: str, present=None) -> None:
+        self.path = path
+        #: ``present(uid, hold=, path=, timeout=)``; tests may pass a fake
+        self.present = present
+        self.last_result: str | None = None
+        self._busy = threading.Lock()
+
+    def tap(self, uid: str) -> bool:
+        """Start presenting ``uid``; False if a card is already on the reader."""
+        if not self._busy.acquire(blocking=False):
+            return False
+        thread = threading.Thread(target=self._present, args=(uid,), name="virtual-card",
+                                  daemon=True)
+        thread.start()
+        return True
+
+    def _present(self, uid: str) -> None:
+        from hardware.errors import HardwareError
+        from hardware.virtual_card import present_card
+
+        try:
+            (self.present or present_card)(uid, hold=0.5, path=self.path, timeout=5.0)
+            self.last_result = f"card {uid} read by the reader"
+        except HardwareError as error:
+            self.last_result = f"card {uid}: {error}"
+        except Exception as error:  # a failed demo tap must not kill the web process
+            log.exception("virtual card %s failed", uid)
+            self.last_result = f"card {uid}: {error}"
+        finally:
+            self._busy.release()
+        log.info("virtual tap: %s", self.last_result)
+
+
+def _cards() -> VirtualCards:
+    if not config().emulated:
+        abort(404)
+    extensions = current_app.extensions
+    if "phonelocker_cards" not in extensions:
+        cards = VirtualCards(state().config.reader.device, current_app.config.get("PRESENT_CARD"))
+        extensions.setdefault("phonelocker_cards", cards)
+    return extensions["phonelocker_cards"]
+
+
+def _panel() -> dict:
+    lockers = locker_states(db_session(), config(), now=now())
+    return {"lockers": lockers, "last_result": _cards().last_result}
+
+
+@bp.get("/emulator")
+@login_required
+def index():
+    """The virtual locker and a tap button per pupil the user can see."""
+    panel = _panel()
+    query = (select(Pupil, Card.uid).join(Card, (Card.pupil_id == Pupil.id) & Card.active)
+             .where(Pupil.active).order_by(Pupil.class_name, Pupil.name))
+    classes = visible_classes()
+    if classes is not None:
+        query = query.where(Pupil.class_name.in_(classes))
+    pupils = db_session().execute(query).all()
+    return render_template("emulator.html", pupils=pupils,
+                           poll_ms=current_app.config["POLL_MILLISECONDS"] // 2, **panel)
+
+
+@bp.get("/api/emulator")
+@login_required
+def api_state():
+    """The virtual locker's state and re-rendered section, polled by the panel."""
+    panel = _panel()
+    html = render_template("partials/virtual_locker.html", **panel)
+    return jsonify({**panel, "html": {"locker": html}})
+
+
+@bp.post("/emulator/tap")
+@login_required
+def tap():
+    """Tap a pupil's card (``pupil_id``) or a new unknown card (``unknown=1``)."""
+    cards = _cards()
+    pupil_id = form_int("pupil_id")
+    if pupil_id is not None:
+        pupil = visible_pupil(pupil_id)
+        uid = next((c.uid for c in pupil.cards if c.active), None)
+        if uid is None:
+            abort(400, "that pupil has no card")
+    else:
+        uid = "04" + secrets.token_hex(6).upper()  # a 7-byte UID no pupil has
+    wants_json = request.accept_mimetypes.best == "application/json"
+    if not cards.tap(uid):
+        message = "a card is still on the reader: wait a second"
+        if wants_json:
+            return jsonify({"message": message}), 409
+        abort(409, message)
+    message = f"card {uid} tapped"
+    if wants_json:
+        return jsonify({"message": message})
+    flash(message, "ok")
+    return redirect(url_for("emulator.index"))

@@ -1,0 +1,139 @@
+"""Office actions (office and admin only), each with a reason and audited.
+
+* Emergency unlock of one bay, one locker or every locker: a command row the
+  kiosk carries out (it records the ``override`` event with actor and reason);
+  the page polls ``/api/commands/<id>`` and shows "done" or "kiosk offline".
+* Early collection today: an ``early_release`` row and event.
+* A phone handed back by the office or kept in the office overnight.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from kiosk.commands import kiosk_online, queue_unlock
+from kiosk.events import Kind
+from kiosk.models import Command, Holding, Locker, Pupil
+from kiosk.pupils import ActionError, office_takes_phone, release_early
+from kiosk.status import local_today, locker_states
+from web.access import actor, db_session, office_required, visible_pupil
+from web.commandstatus import describe
+from web.helpers import config, form_int, form_text, now
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("office", __name__)
+
+HANDBACK_KINDS = {"office_return": Kind.OFFICE_RETURN, "kept_in_office": Kind.KEPT_IN_OFFICE}
+
+
+@bp.get("/office")
+@office_required
+def index():
+    """The office page: unlock form, early collection, phones taken by the office."""
+    db = db_session()
+    ids = [int(part) for part in request.args.get("commands", "").split(",") if part.isdigit()]
+    commands = [describe(db, c) for c in db.scalars(select(Command).where(Command.id.in_(ids)))]
+    pupils = list(db.scalars(select(Pupil).where(Pupil.active)
+                             .order_by(Pupil.class_name, Pupil.name)))
+    held = {h.pupil_id for h in db.scalars(select(Holding))}
+    return render_template(
+        "office.html", lockers=locker_states(db, config(), now=now()), commands=commands,
+        pupils=pupils, held=[p for p in pupils if p.id in held],
+    )
+
+
+def _target(text: str) -> tuple[str | None, int | None]:
+    """``all``, ``locker:ID`` or ``bay:ID:N`` -> (locker id or None, bay or None)."""
+    kind, _, rest = text.partition(":")
+    if kind == "all" and not rest:
+        return None, None
+    if kind == "locker" and rest:
+        return rest, None
+    locker, _, bay = rest.rpartition(":")
+    if kind == "bay" and locker and bay.isdigit():
+        return locker, int(bay)
+    abort(400, "unknown unlock target")
+
+
+@bp.post("/office/unlock")
+@office_required
+def unlock():
+    """Queue an emergency unlock; refused at once if the kiosk is offline."""
+    locker_id, bay = _target(request.form.get("target", ""))
+    reason = form_text("reason", max_length=500)
+    db = db_session()
+    if not reason:
+        flash("An emergency unlock needs a reason.", "error")
+        return redirect(url_for("office.index"))
+    if locker_id is not None and db.get(Locker, locker_id) is None:
+        abort(400, "no such locker")
+    if not kiosk_online(db, locker_id, max_age=config().web.offline_after_seconds):
+        flash("kiosk offline: no fresh heartbeat, nothing was unlocked. Use the locker's key.",
+              "error")
+        return redirect(url_for("office.index"))
+    commands = queue_unlock(db, actor=actor(), reason=reason, locker_id=locker_id, bay=bay)
+    db.commit()
+    log.info("unlock %s/%s queued by %s", locker_id or "all", bay or "all", actor())
+    ids = ",".join(str(c.id) for c in commands)
+    return redirect(url_for("office.index", commands=ids))
+
+
+def _back(pupil: Pupil):
+    """Back to the pupil's page if the form was there, else to the office page."""
+    if request.form.get("back") == "pupil":
+        return redirect(url_for("pupils.detail", pupil_id=pupil.id))
+    return redirect(url_for("office.index"))
+
+
+@bp.post("/office/release")
+@office_required
+def release():
+    """Authorise an early collection today for one pupil."""
+    pupil = visible_pupil(form_int("pupil_id") or 0)
+    db = db_session()
+    try:
+        release_early(db, pupil, by=actor(), reason=form_text("reason"),
+                      on_date=local_today(config(), now()))
+    except ActionError as error:
+        db.rollback()
+        flash(f"Not authorised: {error}", "error")
+    else:
+        db.commit()
+        flash(f"done: {pupil.name} may collect their phone early today.", "ok")
+    return _back(pupil)
+
+
+@bp.post("/office/handback")
+@office_required
+def handback():
+    """Record that the office took a phone out: handed back, or kept in the office."""
+    pupil = visible_pupil(form_int("pupil_id") or 0)
+    kind = HANDBACK_KINDS.get(request.form.get("kind", ""))
+    if kind is None:
+        abort(400, "kind must be office_return or kept_in_office")
+    db = db_session()
+    try:
+        office_takes_phone(db, pupil, actor=actor(), reason=form_text("reason"), kind=kind)
+    except ActionError as error:
+        db.rollback()
+        flash(f"Not recorded: {error}", "error")
+    else:
+        db.commit()
+        what = "handed back by the office" if kind is Kind.OFFICE_RETURN else "kept in the office"
+        flash(f"done: {pupil.name}'s phone recorded as {what}.", "ok")
+    return _back(pupil)
+
+
+@bp.get("/api/commands/<int:command_id>")
+@office_required
+def api_command(command_id: int):
+    """A command's status for the page that sent it: done, waiting or kiosk offline."""
+    db = db_session()
+    command = db.get(Command, command_id)
+    if command is None:
+        abort(404)
+    return jsonify(describe(db, command))

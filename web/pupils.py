@@ -1,0 +1,152 @@
+"""Pupils: the list, one pupil's page (state, cards, approvals, history), add, edit, leave.
+
+Everyone signed in sees the pupils of their own classes; only office and
+admin change anything. Every change goes through :mod:`kiosk.pupils`, which
+records the event with the user as actor.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from kiosk.models import Command, Pupil
+from kiosk.pupils import ActionError, add_pupil, update_pupil
+from kiosk.status import pupil_states, query_events, recent_unknown_cards
+from web.access import (
+    actor,
+    can_office,
+    db_session,
+    login_required,
+    office_required,
+    visible_classes,
+    visible_pupil,
+)
+from web.commandstatus import describe
+from web.helpers import config, form_int, form_text, now
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("pupils", __name__, url_prefix="/pupils")
+
+HISTORY_ROWS = 200
+
+
+def class_names() -> list[str]:
+    """Classes the user may see that have at least one pupil, for filters and forms."""
+    query = select(Pupil.class_name).distinct().order_by(Pupil.class_name)
+    classes = visible_classes()
+    if classes is not None:
+        query = query.where(Pupil.class_name.in_(classes))
+    return list(db_session().scalars(query))
+
+
+@bp.get("")
+@login_required
+def index():
+    """Pupils of the user's classes, optionally one class, optionally with leavers."""
+    wanted = request.args.get("class") or None
+    show_left = request.args.get("left") == "1"
+    classes = visible_classes()
+    if wanted is not None:
+        classes = [wanted] if classes is None or wanted in classes else []
+    rows = pupil_states(db_session(), config(), now=now(), classes=classes,
+                        include_inactive=show_left)["pupils"]
+    return render_template("pupils/index.html", pupils=rows, class_names=class_names(),
+                           wanted=wanted, show_left=show_left)
+
+
+@bp.get("/<int:pupil_id>")
+@login_required
+def detail(pupil_id: int):
+    """One pupil: today's state, cards (with revoked ones), Year 5 approvals, history."""
+    pupil = visible_pupil(pupil_id)
+    db = db_session()
+    states = pupil_states(db, config(), now=now(), classes=[pupil.class_name],
+                          include_inactive=True)["pupils"]
+    today = next((row for row in states if row["id"] == pupil.id), None)
+    events = list(query_events(db, pupil_id=pupil.id, newest_first=True, limit=HISTORY_ROWS))
+    command = None
+    command_id = form_int("command", source=request.args)
+    if command_id is not None and can_office():
+        row = db.get(Command, command_id)
+        if row is not None and row.pupil_id == pupil.id:
+            command = describe(db, row)
+    unknown = recent_unknown_cards(db) if can_office() else []
+    return render_template(
+        "pupils/detail.html", pupil=pupil, today=today, events=events, command=command,
+        unknown_cards=unknown,
+    )
+
+
+def _pupil_fields() -> dict:
+    year = form_int("year")
+    if year is None:
+        raise ActionError("a pupil needs a year")
+    return {
+        "name": form_text("name", max_length=200),
+        "year": year,
+        "class_name": form_text("class_name", max_length=64),
+        "bay": form_int("bay"),
+    }
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@office_required
+def new():
+    """Add one pupil (and optionally their card)."""
+    if request.method == "POST":
+        db = db_session()
+        try:
+            pupil = add_pupil(
+                db, **_pupil_fields(), actor=actor(),
+                external_id=form_text("external_id", max_length=64) or None,
+                card_uid=form_text("card_uid", max_length=40) or None,
+            )
+        except ActionError as error:
+            db.rollback()
+            flash(f"Not added: {error}", "error")
+        else:
+            db.commit()
+            log.info("pupil %d added by %s", pupil.id, actor())
+            flash(f"Added {pupil.name}.", "ok")
+            return redirect(url_for("pupils.detail", pupil_id=pupil.id))
+    return render_template("pupils/form.html", pupil=None, form=request.form,
+                           class_names=class_names())
+
+
+@bp.route("/<int:pupil_id>/edit", methods=["GET", "POST"])
+@office_required
+def edit(pupil_id: int):
+    """Change name, year, class or bay."""
+    pupil = visible_pupil(pupil_id)
+    if request.method == "POST":
+        db = db_session()
+        try:
+            changed = update_pupil(db, pupil, actor=actor(), **_pupil_fields())
+        except ActionError as error:
+            db.rollback()
+            flash(f"Not saved: {error}", "error")
+        else:
+            db.commit()
+            flash(f"Saved: {', '.join(changed)}." if changed else "Nothing changed.", "ok")
+            return redirect(url_for("pupils.detail", pupil_id=pupil.id))
+    return render_template("pupils/form.html", pupil=pupil, form=request.form,
+                           class_names=class_names())
+
+
+@bp.post("/<int:pupil_id>/active")
+@office_required
+def set_active(pupil_id: int):
+    """Deactivate a pupil who has left (their cards are refused, history kept), or undo it."""
+    pupil = visible_pupil(pupil_id)
+    active = request.form.get("active")
+    if active not in ("0", "1"):
+        abort(400, "active must be 0 or 1")
+    db = db_session()
+    update_pupil(db, pupil, actor=actor(), active=active == "1")
+    db.commit()
+    flash(f"{pupil.name} is {'active again' if active == '1' else 'marked as left'}.", "ok")
+    return redirect(url_for("pupils.detail", pupil_id=pupil.id))

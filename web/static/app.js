@@ -1,0 +1,157 @@
+/* Phone Locker dashboard: live sections, command status, confirmations, async forms.
+ *
+ * No framework and nothing inline (the Content-Security-Policy allows only
+ * script files from this site). The server renders every section; this file
+ * only fetches fresh copies and swaps them in.
+ *
+ *   [data-poll=URL]        fetch URL (JSON) every data-interval ms; for each
+ *                          key of its "html" object, replace the contents of
+ *                          [data-section=key] if they changed.
+ *   [data-command-url=URL] poll a command's status until it has finished and
+ *                          show its "display" line ("done: ...", "kiosk offline").
+ *   form[data-confirm]     ask before submitting.
+ *   form[data-async]       submit with fetch and show the reply's message.
+ */
+"use strict";
+
+(function () {
+  const lastHtml = new WeakMap();
+
+  async function getJson(url) {
+    const response = await fetch(url, {
+      headers: { Accept: "application/json" },
+      credentials: "same-origin",
+      cache: "no-store",
+    });
+    if (response.redirected || response.status === 401) {
+      // The session ended: reloading shows the login page.
+      window.location.reload();
+      throw new Error("signed out");
+    }
+    if (!response.ok) {
+      throw new Error("HTTP " + response.status);
+    }
+    return response.json();
+  }
+
+  function updateSections(html) {
+    for (const [name, markup] of Object.entries(html || {})) {
+      document.querySelectorAll('[data-section="' + name + '"]').forEach(function (section) {
+        if (lastHtml.get(section) !== markup) {
+          section.innerHTML = markup;
+          lastHtml.set(section, markup);
+        }
+      });
+    }
+  }
+
+  function startPolling(element) {
+    const url = element.dataset.poll;
+    const interval = parseInt(element.dataset.interval || "1000", 10);
+    const status = element.querySelector("[data-live-status]");
+    let failures = 0;
+
+    function show(text, broken) {
+      if (status) {
+        status.textContent = text;
+      }
+      element.classList.toggle("live-broken", broken);
+    }
+
+    async function tick() {
+      if (!document.hidden) {
+        try {
+          const data = await getJson(url);
+          updateSections(data.html);
+          failures = 0;
+          show("Live", false);
+        } catch (error) {
+          failures += 1;
+          show("Connection lost, retrying…", true);
+        }
+      }
+      const delay = failures ? Math.min(interval * 2 ** failures, 10000) : interval;
+      window.setTimeout(tick, delay);
+    }
+
+    window.setTimeout(tick, interval);
+  }
+
+  function watchCommand(element) {
+    if (element.dataset.finished === "yes") {
+      return;
+    }
+    const started = Date.now();
+
+    async function tick() {
+      try {
+        const data = await getJson(element.dataset.commandUrl);
+        element.textContent = data.display;
+        element.className = "command command-" + data.tone;
+        if (data.finished) {
+          element.dataset.finished = "yes";
+          if (data.status === "done" && element.dataset.reloadWhenDone === "yes") {
+            window.setTimeout(function () { window.location.reload(); }, 1000);
+          }
+          return;
+        }
+      } catch (error) {
+        element.textContent = "No answer from the dashboard, retrying…";
+      }
+      if (Date.now() - started < 90000) {
+        window.setTimeout(tick, 500);
+      }
+    }
+
+    tick();
+  }
+
+  function toast(text, ok) {
+    let box = document.getElementById("toast");
+    if (!box) {
+      box = document.createElement("p");
+      box.id = "toast";
+      box.setAttribute("role", "status");
+      document.body.appendChild(box);
+    }
+    box.textContent = text;
+    box.className = ok ? "toast toast-ok" : "toast toast-error";
+    window.clearTimeout(box.hideTimer);
+    box.hideTimer = window.setTimeout(function () { box.className = "toast"; }, 4000);
+  }
+
+  function onSubmit(event) {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement)) {
+      return;
+    }
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      return;
+    }
+    if (form.hasAttribute("data-async")) {
+      event.preventDefault();
+      fetch(form.action, {
+        method: "POST",
+        body: new FormData(form),
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+      })
+        .then(function (response) {
+          return response.json()
+            .catch(function () { return {}; })
+            .then(function (data) {
+              toast(data.message || (response.ok ? "Done" : "Failed (" + response.status + ")"),
+                response.ok);
+            });
+        })
+        .catch(function () { toast("No answer from the dashboard", false); });
+    }
+  }
+
+  document.addEventListener("submit", onSubmit);
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-poll]").forEach(startPolling);
+    document.querySelectorAll("[data-command-url]").forEach(watchCommand);
+  });
+})();
