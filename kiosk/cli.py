@@ -583,12 +583,13 @@ def bench(ctx: Context, taps: int, idle_seconds: float, as_json: bool) -> None:
 
 
 @command(cli, "demo")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--host", help="Dashboard address (default 127.0.0.1, or [web] host with --config).")
+@click.option("--port", type=click.IntRange(1, 65535),
+              help="Dashboard port (default 8080, or [web] port with --config).")
 @click.option("--data-dir", default="var/demo", show_default=True, type=click.Path(file_okay=False))
 @click.option("--fresh", is_flag=True, help="Start from an empty demo database.")
 @pass_ctx
-def demo(ctx: Context, host: str, port: int, data_dir: str, fresh: bool) -> None:
+def demo(ctx: Context, host: str | None, port: int | None, data_dir: str, fresh: bool) -> None:
     """Run a demo school on emulated hardware: kiosk (and dashboard) in one command."""
     from kiosk.demo import run_demo
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.db import Database
+from kiosk.events import Kind, record_event
 from kiosk.models import Command, KioskStatus, Locker, utcnow
 
 STALE_SECONDS = 15.0
@@ -113,6 +114,11 @@ def claim(session: Session, locker_id: str, now: datetime | None = None) -> list
     for command in pending:
         if command.created_at < now - timedelta(seconds=STALE_SECONDS):
             finish(command, "expired", "the kiosk was not running when this was asked", now)
+            record_event(
+                session, Kind.COMMAND_EXPIRED, locker_id=locker_id, bay=command.bay,
+                pupil_id=command.pupil_id, actor=command.actor,
+                reason=f"{command.kind} asked at {command.created_at:%H:%M:%S} UTC not carried out",
+            )
         else:
             command.status = "running"
             live.append(command)
@@ -130,7 +136,6 @@ def forget_locker(session: Session, locker_id: str, *, actor: str) -> None:
 
     Refused while a phone is recorded in it. Its events stay in the log.
     """
-    from kiosk.events import Kind, record_event
     from kiosk.models import Holding
     from kiosk.pupils import ActionError
 

@@ -97,6 +97,8 @@ class WebConfig:
     secret_key_file: str = "var/secret_key"
     #: seconds without a heartbeat after which a kiosk counts as offline
     offline_after_seconds: float = 15.0
+    #: address of a reverse proxy whose X-Forwarded-Proto/-For are believed
+    trusted_proxy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -316,7 +318,8 @@ def _policy(data: dict[str, Any]) -> PolicyConfig:
 def _web(data: dict[str, Any]) -> WebConfig:
     table = _table(data, "web")
     where = "[web]"
-    _check_keys(table, {"host", "port", "secret_key_file", "offline_after_seconds"}, where)
+    keys = {"host", "port", "secret_key_file", "offline_after_seconds", "trusted_proxy"}
+    _check_keys(table, keys, where)
     port = _int(table, "port", where, WebConfig.port, minimum=1)
     if port > 65535:
         raise ConfigError(f"{where}.port: expected 1-65535, got {port}")
@@ -325,6 +328,9 @@ def _web(data: dict[str, Any]) -> WebConfig:
         port=port,
         secret_key_file=_str(table, "secret_key_file", where, WebConfig.secret_key_file),
         offline_after_seconds=_number(table, "offline_after_seconds", where, 15.0, minimum=1),
+        trusted_proxy=(
+            _str(table, "trusted_proxy", where, "") if "trusted_proxy" in table else None
+        ),
     )
 
 

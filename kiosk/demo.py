@@ -111,7 +111,12 @@ def _udp_port_free(port: int) -> bool:
 
 
 def run_demo(
-    *, data_dir: Path, host: str, port: int, fresh: bool, config_path: str | None = None
+    *,
+    data_dir: Path,
+    host: str | None,
+    port: int | None,
+    fresh: bool,
+    config_path: str | None = None,
 ) -> None:
     """Seed and run the demo until Ctrl+C."""
     from kiosk.cli import install_stop_signals
@@ -120,8 +125,9 @@ def run_demo(
     if fresh and data_dir.exists():
         shutil.rmtree(data_dir)
     if config_path is None:
-        config_path = str(write_demo_config(data_dir, host, port))
+        config_path = str(write_demo_config(data_dir, host or "127.0.0.1", port or 8080))
     config = load_config(config_path)
+    host, port = host or config.web.host, port or config.web.port
     if not config.emulated:
         raise click.UsageError("the demo runs on emulated hardware only (udp reader, mock pins)")
     udp_port = int(config.reader.device.rsplit(":", 1)[-1])

@@ -50,6 +50,7 @@ class Kind(StrEnum):
     KIOSK_STARTED = "kiosk_started"
     KIOSK_STOPPED = "kiosk_stopped"
     LOCKER_FORGOTTEN = "locker_forgotten"
+    COMMAND_EXPIRED = "command_expired"
     PURGE = "purge"
     ROLLOVER = "rollover"
 

@@ -58,8 +58,10 @@ def test_contract_keys_parse():
                 "collect_from": "15:00", "grace_seconds": 30, "debounce_seconds": 1,
                 "timezone": "Europe/Dublin", "collect_from_weekday": {"friday": "14:00"},
             },
+            "web": {"trusted_proxy": "127.0.0.1"},
         }
     )
+    assert config.web.trusted_proxy == "127.0.0.1"
     assert isinstance(config, Config)
     assert config.locker.bays[1].door_pin is None
     assert config.policy.collection_time(4) == time(14, 0)

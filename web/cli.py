@@ -42,7 +42,8 @@ def register(cli: click.Group, command) -> None:
         _setup_logging(ctx.debug)
         config = ctx.config
         app = create_app(config, ctx.database())
-        serve(app, host or config.web.host, port or config.web.port, trusted_proxy=trusted_proxy)
+        serve(app, host or config.web.host, port or config.web.port,
+              trusted_proxy=trusted_proxy or config.web.trusted_proxy)
 
     @cli.group()
     def users() -> None:
