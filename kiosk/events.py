@@ -10,18 +10,20 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Connection, DateTime, bindparam, text
+from sqlalchemy import Boolean, DateTime, text
 from sqlalchemy.orm import Session
 
 from kiosk.models import Event, utcnow
+from kiosk.prepared import Prepared
 
-# Plain SQL for the tap path (see kiosk/service.py); RETURNING works on
-# SQLite 3.35+ and PostgreSQL.
-_INSERT_EVENT = text(
+# Plain SQL for the tap path (see kiosk/service.py and kiosk/prepared.py);
+# RETURNING works on SQLite 3.35+ and PostgreSQL.
+INSERT_EVENT_SQL = text(
     "INSERT INTO events (at, kind, pupil_id, card_uid, locker_id, bay, actor, reason,"
     " clock_suspect) VALUES (:at, :kind, :pupil_id, :card_uid, :locker_id, :bay, :actor,"
     " :reason, :clock_suspect) RETURNING id"
-).bindparams(bindparam("at", type_=DateTime), bindparam("clock_suspect", type_=Boolean))
+)
+INSERT_EVENT_TYPES = {"at": DateTime(), "clock_suspect": Boolean()}
 
 
 class Kind(StrEnum):
@@ -86,7 +88,8 @@ def record_event(
 
 
 def insert_event(
-    connection: Connection,
+    cursor,
+    statement: Prepared,
     kind: Kind | str,
     *,
     at: datetime,
@@ -98,9 +101,10 @@ def insert_event(
     reason: str | None = None,
     clock_suspect: bool = False,
 ) -> int:
-    """:func:`record_event` for the tap path: one Core INSERT, no ORM objects; returns the id."""
-    result = connection.execute(
-        _INSERT_EVENT,
+    """:func:`record_event` for the tap path, on a DBAPI cursor with the prepared
+    :data:`INSERT_EVENT_SQL`; the caller commits. Returns the new event's id."""
+    statement.execute(
+        cursor,
         {
             "at": at,
             "kind": str(kind),
@@ -113,4 +117,4 @@ def insert_event(
             "clock_suspect": clock_suspect,
         },
     )
-    return result.scalar_one()
+    return cursor.fetchone()[0]

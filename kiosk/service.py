@@ -18,23 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import (
-    Boolean,
-    Connection,
-    Date,
-    DateTime,
-    Integer,
-    String,
-    bindparam,
-    select,
-    text,
-)
+from sqlalchemy import Boolean, Date, DateTime, Integer, String, bindparam, select, text
 
 from hardware.locker import LockerHardware
 from kiosk import pupils as pupil_actions
 from kiosk.config import Config
 from kiosk.db import Database
-from kiosk.events import Kind, insert_event, record_event
+from kiosk.events import INSERT_EVENT_SQL, INSERT_EVENT_TYPES, Kind, insert_event, record_event
 from kiosk.models import Year5Approval
 from kiosk.policy import (
     Action,
@@ -45,18 +35,19 @@ from kiosk.policy import (
     TapFacts,
     decide,
 )
+from kiosk.prepared import Prepared
 
 log = logging.getLogger(__name__)
 
 ENROL_WINDOW_SECONDS = 60.0
 
 # The tap path's statements. A tap is on the critical path of a queue of
-# pupils, so it is written as plain, portable SQL (SQLite and PostgreSQL):
-# SQLAlchemy then only converts parameters and result types, instead of
-# building a cache key for a large expression on every execution. One round
-# trip fetches the card, its pupil, the holding, the pupil's last deposit or
-# collection (through the events (pupil_id, at) index) and today's release.
-_CARD_FACTS = text(
+# pupils, so it is plain, portable SQL (SQLite and PostgreSQL), compiled once
+# for the engine's dialect and run on a DBAPI cursor (kiosk/prepared.py).
+# One round trip fetches the card, its pupil, the holding, the pupil's last
+# deposit or collection (through the events (pupil_id, at) index) and
+# whether an early release is recorded for today.
+CARD_FACTS_SQL = text(
     """
     SELECT cards.pupil_id, cards.active AS card_active,
            pupils.year, pupils.active AS pupil_active, pupils.bay,
@@ -78,19 +69,33 @@ _CARD_FACTS = text(
     ORDER BY cards.active DESC, cards.id DESC
     LIMIT 1
     """
-).bindparams(bindparam("today", type_=Date)).columns(
-    pupil_id=Integer, card_active=Boolean, year=Integer, pupil_active=Boolean, bay=Integer,
-    holding_since=DateTime, holding_bay=Integer, last_kind=String, last_at=DateTime,
-    last_bay=Integer, released_today=Boolean,
 )
+CARD_FACTS_COLUMNS = {
+    "pupil_id": Integer(), "card_active": Boolean(), "year": Integer(),
+    "pupil_active": Boolean(), "bay": Integer(), "holding_since": DateTime(),
+    "holding_bay": Integer(), "last_kind": String(), "last_at": DateTime(),
+    "last_bay": Integer(), "released_today": Boolean(),
+}
+INSERT_HOLDING_SQL = text(
+    "INSERT INTO holdings (pupil_id, locker_id, bay, since, event_id)"
+    " VALUES (:pupil_id, :locker_id, :bay, :since, :event_id)"
+)
+DELETE_HOLDING_SQL = text("DELETE FROM holdings WHERE pupil_id = :pupil_id")
 _APPROVALS = select(
     Year5Approval.approved_at, Year5Approval.until, Year5Approval.revoked_at
 ).where(Year5Approval.pupil_id == bindparam("pupil_id"))
-_INSERT_HOLDING = text(
-    "INSERT INTO holdings (pupil_id, locker_id, bay, since, event_id)"
-    " VALUES (:pupil_id, :locker_id, :bay, :since, :event_id)"
-).bindparams(bindparam("since", type_=DateTime))
-_DELETE_HOLDING = text("DELETE FROM holdings WHERE pupil_id = :pupil_id")
+
+
+class TapStatements:
+    """The tap path's statements, prepared for one engine's dialect."""
+
+    def __init__(self, dialect) -> None:
+        self.card_facts = Prepared(
+            CARD_FACTS_SQL, dialect, binds={"today": Date()}, columns=CARD_FACTS_COLUMNS
+        )
+        self.insert_event = Prepared(INSERT_EVENT_SQL, dialect, binds=INSERT_EVENT_TYPES)
+        self.insert_holding = Prepared(INSERT_HOLDING_SQL, dialect, binds={"since": DateTime()})
+        self.delete_holding = Prepared(DELETE_HOLDING_SQL, dialect)
 
 
 def aware_utc_now() -> datetime:
@@ -154,6 +159,7 @@ class KioskService:
         self.bay_numbers = tuple(sorted(hardware.bays))
         self._mutex = threading.RLock()
         self._previous_tap: dict[str, datetime] = {}
+        self.statements = TapStatements(db.engine.dialect)
         self.enrolment: PendingEnrolment | None = None
         self.last_tap: tuple[datetime, str, str] | None = None
 
@@ -178,17 +184,24 @@ class KioskService:
         waiting = enrolment is not None and enrolment.result is None
         if waiting and now < enrolment.expires_at:
             return self._enrol(uid, enrolment, now)
-        # Core statements on one connection: a tap is on the queue's critical
-        # path, and the ORM's unit of work costs several times the fsync.
-        with self.db.engine.connect() as connection:
-            facts, pupil_id = self._facts(connection, uid, now)
+        # A pooled DBAPI connection and prepared statements: see kiosk/prepared.py.
+        connection = self.db.engine.raw_connection()
+        cursor = connection.cursor()
+        try:
+            facts, pupil_id = self._facts(cursor, uid, now)
             decision = decide(facts, now, self.config.policy)
             self._previous_tap[uid] = now
             if decision.action is Action.IGNORE:
                 log.debug("card %s: ignored (%s)", uid, decision.reason)
                 return TapOutcome(uid, decision)
-            event_id = self._record(connection, decision, uid, pupil_id, now)
+            event_id = self._record(cursor, decision, uid, pupil_id, now)
             connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            cursor.close()
+            connection.close()  # back to the pool
         if decision.opens_lock and decision.bay is not None:
             self.hardware.unlock(decision.bay, self.config.locker.unlock_seconds)
             self.hardware.accept()
@@ -197,51 +210,54 @@ class KioskService:
         log.info("card %s: %s bay=%s %s", uid, decision.action, decision.bay, decision.reason or "")
         return TapOutcome(uid, decision, event_id=event_id, pupil_id=pupil_id)
 
-    def _facts(
-        self, connection: Connection, uid: str, now: datetime
-    ) -> tuple[TapFacts, int | None]:
+    def _facts(self, cursor, uid: str, now: datetime) -> tuple[TapFacts, int | None]:
         base = {
             "uid": uid,
             "previous_tap_at": self._previous_tap.get(uid),
             "locker_bays": self.bay_numbers,
         }
         today = now.astimezone(self.config.policy.zone).date()
-        card = connection.execute(_CARD_FACTS, {"uid": uid, "today": today}).first()
+        card = self.statements.card_facts.first(cursor, {"uid": uid, "today": today})
         if card is None:
             return TapFacts(**base), None
-        pupil_id = card.pupil_id
-        releases = frozenset({today}) if card.released_today else frozenset()
+        pupil_id = card["pupil_id"]
+        releases = frozenset({today}) if card["released_today"] else frozenset()
         approvals: tuple[Approval, ...] = ()
-        if card.holding_since is None and card.year == 5:
-            approvals = tuple(
-                Approval(as_aware(row.approved_at), row.until, as_aware(row.revoked_at))
-                for row in connection.execute(_APPROVALS, {"pupil_id": pupil_id})
-            )
+        if card["holding_since"] is None and card["year"] == 5:
+            approvals = self._approvals(pupil_id)
         facts = TapFacts(
             **base,
             card_known=True,
-            card_active=card.card_active,
+            card_active=card["card_active"],
             pupil=PupilFacts(
                 id=pupil_id,
-                year=card.year,
-                active=card.pupil_active,
-                bay=card.bay,
+                year=card["year"],
+                active=card["pupil_active"],
+                bay=card["bay"],
                 approvals=approvals,
                 early_release_dates=releases,
             ),
-            holding_since=as_aware(card.holding_since),
-            holding_bay=card.holding_bay,
+            holding_since=as_aware(card["holding_since"]),
+            holding_bay=card["holding_bay"],
             last_action=(
-                LastAction(card.last_kind, as_aware(card.last_at), card.last_bay)
-                if card.last_kind is not None
+                LastAction(card["last_kind"], as_aware(card["last_at"]), card["last_bay"])
+                if card["last_kind"] is not None
                 else None
             ),
         )
         return facts, pupil_id
 
+    def _approvals(self, pupil_id: int) -> tuple[Approval, ...]:
+        """Year 5 approvals: rare (a Year 5 pupil's hand-in), so the ordinary Core path."""
+        with self.db.engine.connect() as connection:
+            return tuple(
+                Approval(as_aware(row.approved_at), row.until, as_aware(row.revoked_at))
+                for row in connection.execute(_APPROVALS, {"pupil_id": pupil_id})
+            )
+
     def _record(
         self,
-        connection: Connection,
+        cursor,
         decision: Decision,
         uid: str,
         pupil_id: int | None,
@@ -260,21 +276,24 @@ class KioskService:
         if decision.overnight:
             notes.append("overnight")
         reason = ", ".join(notes) or None
+        statements = self.statements
+        insert = statements.insert_event
         if decision.action is Action.REFUSE:
-            return insert_event(connection, Kind.REFUSED, reason=reason, **common)
+            return insert_event(cursor, insert, Kind.REFUSED, reason=reason, **common)
         if decision.action is Action.REOPEN:
-            return insert_event(connection, Kind.REOPEN, reason=f"repeat {decision.repeats}",
-                                **common)
+            return insert_event(
+                cursor, insert, Kind.REOPEN, reason=f"repeat {decision.repeats}", **common
+            )
         if decision.action is Action.DEPOSIT:
-            event_id = insert_event(connection, Kind.DEPOSIT, reason=reason, **common)
-            connection.execute(
-                _INSERT_HOLDING,
+            event_id = insert_event(cursor, insert, Kind.DEPOSIT, reason=reason, **common)
+            statements.insert_holding.execute(
+                cursor,
                 {"pupil_id": pupil_id, "locker_id": self.locker_id, "bay": decision.bay,
                  "since": at, "event_id": event_id},
             )
             return event_id
-        event_id = insert_event(connection, Kind.COLLECT, reason=reason, **common)
-        connection.execute(_DELETE_HOLDING, {"pupil_id": pupil_id})
+        event_id = insert_event(cursor, insert, Kind.COLLECT, reason=reason, **common)
+        statements.delete_holding.execute(cursor, {"pupil_id": pupil_id})
         return event_id
 
     # --- enrolment ------------------------------------------------------------

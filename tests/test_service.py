@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -199,11 +200,11 @@ def test_debounced_tap_is_ignored_and_not_recorded(setup, mock_factory):
 def test_lock_stays_locked_when_recording_fails(setup, mock_factory, monkeypatch):
     service, clock, db, _ = setup()
 
-    def broken_commit(*_args, **_kwargs):
-        raise RuntimeError("disk full")
+    def disk_full(*_args, **_kwargs):
+        raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr("sqlalchemy.engine.Connection.commit", broken_commit)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr("kiosk.service.insert_event", disk_full)
+    with pytest.raises(sqlite3.OperationalError):
         service.tap(AMARA)
     monkeypatch.undo()
     assert_pin(mock_factory.pin(LOCK), [(0.0, False)])
