@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import Boolean, DateTime, text
 from sqlalchemy.orm import Session
@@ -57,8 +58,7 @@ class Kind(StrEnum):
     ROLLOVER = "rollover"
 
 
-def record_event(
-    session: Session,
+def event_values(
     kind: Kind | str,
     *,
     at: datetime | None = None,
@@ -69,52 +69,34 @@ def record_event(
     actor: str | None = None,
     reason: str | None = None,
     clock_suspect: bool = False,
-) -> Event:
-    """Add an event to ``session`` (the caller commits). ``at`` is naive UTC."""
-    event = Event(
-        at=at or utcnow(),
-        kind=str(kind),
-        pupil_id=pupil_id,
-        card_uid=card_uid,
-        locker_id=locker_id,
-        bay=bay,
-        actor=actor,
-        reason=reason,
-        clock_suspect=clock_suspect,
-    )
+) -> dict:
+    """The columns of one event; ``at`` is naive UTC (now if not given)."""
+    return {
+        "at": at or utcnow(),
+        "kind": str(kind),
+        "pupil_id": pupil_id,
+        "card_uid": card_uid,
+        "locker_id": locker_id,
+        "bay": bay,
+        "actor": actor,
+        "reason": reason,
+        "clock_suspect": clock_suspect,
+    }
+
+
+def record_event(session: Session, kind: Kind | str, **fields: Any) -> Event:
+    """Add an event to ``session`` and flush it (the caller commits).
+
+    ``fields`` are those of :func:`event_values`.
+    """
+    event = Event(**event_values(kind, **fields))
     session.add(event)
     session.flush()
     return event
 
 
-def insert_event(
-    cursor,
-    statement: Prepared,
-    kind: Kind | str,
-    *,
-    at: datetime,
-    pupil_id: int | None = None,
-    card_uid: str | None = None,
-    locker_id: str | None = None,
-    bay: int | None = None,
-    actor: str | None = None,
-    reason: str | None = None,
-    clock_suspect: bool = False,
-) -> int:
-    """:func:`record_event` for the tap path, on a DBAPI cursor with the prepared
+def insert_event(cursor: Any, statement: Prepared, kind: Kind | str, **fields: Any) -> int:
+    """:func:`record_event` for the tap path: on a DBAPI cursor with the prepared
     :data:`INSERT_EVENT_SQL`; the caller commits. Returns the new event's id."""
-    statement.execute(
-        cursor,
-        {
-            "at": at,
-            "kind": str(kind),
-            "pupil_id": pupil_id,
-            "card_uid": card_uid,
-            "locker_id": locker_id,
-            "bay": bay,
-            "actor": actor,
-            "reason": reason,
-            "clock_suspect": clock_suspect,
-        },
-    )
+    statement.execute(cursor, event_values(kind, **fields))
     return cursor.fetchone()[0]
