@@ -40,6 +40,8 @@ from kiosk.prepared import Prepared
 log = logging.getLogger(__name__)
 
 ENROL_WINDOW_SECONDS = 60.0
+#: debounce memory: pruned past this many cards
+PREVIOUS_TAPS_KEPT = 256
 
 # The tap path's statements. A tap is on the critical path of a queue of
 # pupils, so it is plain, portable SQL (SQLite and PostgreSQL), compiled once
@@ -190,7 +192,7 @@ class KioskService:
         try:
             facts, pupil_id = self._facts(cursor, uid, now)
             decision = decide(facts, now, self.config.policy)
-            self._previous_tap[uid] = now
+            self._remember_tap(uid, now)
             if decision.action is Action.IGNORE:
                 log.debug("card %s: ignored (%s)", uid, decision.reason)
                 return TapOutcome(uid, decision)
@@ -209,6 +211,15 @@ class KioskService:
             self.hardware.refuse()
         log.info("card %s: %s bay=%s %s", uid, decision.action, decision.bay, decision.reason or "")
         return TapOutcome(uid, decision, event_id=event_id, pupil_id=pupil_id)
+
+    def _remember_tap(self, uid: str, now: datetime) -> None:
+        """Note the tap for the debounce; forget old ones (random-ID cards never repeat)."""
+        self._previous_tap[uid] = now
+        if len(self._previous_tap) > PREVIOUS_TAPS_KEPT:
+            horizon = now - timedelta(seconds=self.config.policy.debounce_seconds)
+            self._previous_tap = {
+                card: at for card, at in self._previous_tap.items() if at >= horizon
+            }
 
     def _facts(self, cursor, uid: str, now: datetime) -> tuple[TapFacts, int | None]:
         base = {
@@ -321,7 +332,7 @@ class KioskService:
                 return TapOutcome(uid, decision, pupil_id=enrolment.pupil_id)
             enrolment.result = f"card {uid} assigned to {pupil.name}"
             enrolment.ok = True
-        self._previous_tap[uid] = now  # so holding the card on does not also deposit
+        self._remember_tap(uid, now)  # so holding the card on does not also deposit
         self.hardware.accept()
         return TapOutcome(uid, decision, pupil_id=enrolment.pupil_id, enrolled=True)
 

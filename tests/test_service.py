@@ -295,3 +295,12 @@ def test_enrolment_expires_with_no_card(setup):
     clock.advance(61)
     finished = service.finish_enrolment(clock())
     assert not finished.ok and finished.result == "no card tapped"
+
+
+def test_debounce_memory_is_pruned(setup):
+    service, clock, db, _ = setup()
+    for n in range(300):  # phones and bank cards: a new random ID at every tap
+        service.tap(f"08{n:06X}")
+        clock.advance(0.5)
+    assert len(service._previous_tap) <= 257
+    assert len(events(db, "refused")) == 300
