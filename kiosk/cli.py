@@ -81,7 +81,10 @@ def _setup_logging(debug: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not debug:
+        import nfc  # noqa: F401 - nfcpy sets its own logger to INFO when imported
+
         logging.getLogger("nfc").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 class PhoneLockerGroup(click.Group):
