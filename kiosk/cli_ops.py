@@ -2,13 +2,14 @@
 
 :func:`register` adds the commands to the ``phonelocker`` group; ``kiosk/cli.py``
 calls it with its ``command`` decorator (``--config`` and friendly errors).
-This module imports nothing from ``kiosk.cli``, so either may be imported first.
-The work itself is done by :mod:`kiosk.maintenance`.
+It imports ``kiosk.cli``'s helpers inside :func:`register`, so either module may be
+imported first.
+The work itself is done by :mod:`kiosk.backup`, :mod:`kiosk.retention`,
+:mod:`kiosk.export` and :mod:`kiosk.rollover`.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 from pathlib import Path
@@ -16,10 +17,6 @@ from pathlib import Path
 import click
 
 from kiosk.pupils import ActionError
-
-
-def _actor(by: str | None) -> str:
-    return by.strip() if by and by.strip() else f"cli:{getpass.getuser()}"
 
 
 def human_size(size: int) -> str:
@@ -48,6 +45,7 @@ def _describe(facts) -> list[str]:
 
 def register(cli: click.Group, command) -> None:
     """Add the maintenance commands to ``cli`` using its ``command`` decorator."""
+    from kiosk.cli import _actor
 
     @command(cli, "backup")
     @click.argument("dest", type=click.Path(path_type=Path))
@@ -60,7 +58,7 @@ def register(cli: click.Group, command) -> None:
         copy), then checks the copy with PRAGMA integrity_check. DEST may be a
         folder: a timestamped file is made in it. For PostgreSQL use pg_dump.
         """
-        from kiosk.maintenance import backup_database, sqlite_path
+        from kiosk.backup import backup_database, sqlite_path
 
         source = sqlite_path(ctx.config.database.url)
         facts = backup_database(source, dest, force=force)
@@ -86,14 +84,14 @@ def register(cli: click.Group, command) -> None:
         """
         from sqlalchemy.exc import SQLAlchemyError
 
-        from kiosk.db import Database, head_revision
-        from kiosk.maintenance import (
+        from kiosk.backup import (
             check_restore_source,
             known_revisions,
             restore_database,
             running_kiosks,
             sqlite_path,
         )
+        from kiosk.db import Database, head_revision
 
         config = ctx.config
         target = sqlite_path(config.database.url)
@@ -164,7 +162,7 @@ def register(cli: click.Group, command) -> None:
         finished commands older than 30 days. Records a purge event with the
         counts. Backups taken earlier still hold what was removed.
         """
-        from kiosk.maintenance import checkpoint, purge
+        from kiosk.retention import checkpoint, purge
 
         retention = ctx.config.retention
         database = ctx.database()
@@ -225,7 +223,7 @@ def register(cli: click.Group, command) -> None:
         the locker, every event about them and their commands; times in ISO 8601
         with the school's offset.
         """
-        from kiosk.maintenance import export_pupil
+        from kiosk.export import export_pupil
 
         if output is not None and output.exists() and not force:
             raise ActionError(f"{output} already exists (use --force to overwrite it)")
@@ -262,7 +260,7 @@ def register(cli: click.Group, command) -> None:
         exits 1 too). Classes are not changed: re-import them from the MIS
         afterwards.
         """
-        from kiosk.maintenance import LEAVING_YEAR, apply_rollover, plan_rollover
+        from kiosk.rollover import LEAVING_YEAR, apply_rollover, plan_rollover
         from kiosk.status import local_today
 
         who = _actor(actor)

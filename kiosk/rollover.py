@@ -1,0 +1,199 @@
+"""The new school year: everyone moves up a year, Year 6 leave.
+
+Pure domain functions; the click command is in :mod:`kiosk.cli_ops`.
+
+Database writes follow the project's rule for this pysqlite setup (no
+``begin_nested``): everything is checked first, then written, then committed
+once, so a refusal leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from kiosk.events import Kind, record_event
+from kiosk.maintenance_common import MaintenanceError, count_rows, naive_utc
+from kiosk.models import Card, Event, Holding, Pupil, Year5Approval
+
+#: pupils in this year (or above) leave at the rollover; everyone else moves up one year
+LEAVING_YEAR = 6
+#: a second rollover within this many days is refused without --force
+ROLLOVER_REPEAT_DAYS = 180
+
+
+@dataclass(frozen=True)
+class Move:
+    pupil_id: int
+    name: str
+    class_name: str
+    year_from: int
+    year_to: int | None  # None: leaves
+
+
+@dataclass
+class RolloverPlan:
+    at: datetime
+    moves: list[Move] = field(default_factory=list)
+    leavers: list[Move] = field(default_factory=list)
+    cards_to_revoke: int = 0
+    #: (approval id, pupil id, pupil name)
+    approvals_to_end: list[tuple[int, int, str]] = field(default_factory=list)
+    #: (pupil id, name, year, locker, bay, leaving)
+    holdings: list[tuple[int, str, int, str, int, bool]] = field(default_factory=list)
+    previous_rollover: datetime | None = None
+    applied: bool = False
+    event_id: int | None = None
+
+    @property
+    def year_counts(self) -> dict[str, int]:
+        counts = Counter(f"{m.year_from}->{m.year_to}" for m in self.moves)
+        return dict(sorted(counts.items(), key=lambda item: int(item[0].split("->")[0])))
+
+    def blockers(self) -> list[str]:
+        problems = []
+        if self.holdings:
+            listed = ", ".join(
+                f"{pid} {name} (Year {year}, {locker} bay {bay}"
+                f"{', leaving' if leaving else ''})"
+                for pid, name, year, locker, bay, leaving in self.holdings
+            )
+            problems.append(
+                f"{len(self.holdings)} phone(s) still in a locker: {listed}. Return them "
+                "(collect, or the office's return) first: archiving a leaver would strand "
+                "the phone"
+            )
+        if self.previous_rollover is not None:
+            problems.append(
+                f"a rollover was already done on {self.previous_rollover:%Y-%m-%d}: running "
+                "it again would move everyone up another year"
+            )
+        return problems
+
+
+def plan_rollover(session: Session, *, now: datetime | None = None, today: date | None = None
+                  ) -> RolloverPlan:
+    """What a new-school-year rollover would change; writes nothing.
+
+    Every active pupil moves up one year, except those in Year 6 (or above),
+    who leave. Year 5 approvals still in force (not revoked, ``until`` not
+    passed) are ended. Classes are left alone.
+    """
+    now = naive_utc(now)
+    today = today or now.date()
+    plan = RolloverPlan(at=now)
+    pupils = session.scalars(
+        select(Pupil).where(Pupil.active.is_(True)).order_by(Pupil.year, Pupil.class_name,
+                                                              Pupil.name, Pupil.id)
+    ).all()
+    for pupil in pupils:
+        if pupil.year >= LEAVING_YEAR:
+            plan.leavers.append(Move(pupil.id, pupil.name, pupil.class_name, pupil.year, None))
+        else:
+            plan.moves.append(
+                Move(pupil.id, pupil.name, pupil.class_name, pupil.year, pupil.year + 1)
+            )
+    leaving = {m.pupil_id for m in plan.leavers}
+    plan.cards_to_revoke = count_rows(
+        session, select(Card.id).where(Card.pupil_id.in_(leaving), Card.active.is_(True))
+    )
+    rows = session.execute(
+        select(Year5Approval.id, Pupil.id, Pupil.name)
+        .join(Pupil, Pupil.id == Year5Approval.pupil_id)
+        .where(
+            Year5Approval.revoked_at.is_(None),
+            Year5Approval.until.is_(None) | (Year5Approval.until >= today),
+        )
+        .order_by(Pupil.name, Year5Approval.id)
+    ).all()
+    plan.approvals_to_end = [tuple(row) for row in rows]
+    held = session.execute(
+        select(Pupil.id, Pupil.name, Pupil.year, Holding.locker_id, Holding.bay)
+        .join(Holding, Holding.pupil_id == Pupil.id)
+        .order_by(Pupil.name, Pupil.id)
+    ).all()
+    plan.holdings = [
+        (pid, name, year, locker, bay, pid in leaving) for pid, name, year, locker, bay in held
+    ]
+    previous = session.scalar(
+        select(func.max(Event.at)).where(
+            Event.kind == Kind.ROLLOVER.value,
+            Event.at >= now - timedelta(days=ROLLOVER_REPEAT_DAYS),
+        )
+    )
+    plan.previous_rollover = previous
+    return plan
+
+
+def apply_rollover(
+    session: Session, plan: RolloverPlan, *, actor: str, force: bool = False
+) -> RolloverPlan:
+    """Carry out ``plan`` (from :func:`plan_rollover` in this session); the caller commits.
+
+    Refuses (before writing anything) while a blocker stands, unless ``force``.
+    Each pupil's change is recorded (pupil_updated, card_revoked,
+    approval_revoked) and one rollover event records the counts.
+    """
+    if not actor or not actor.strip():
+        raise MaintenanceError("say who is doing the rollover (--by)")
+    if not (plan.moves or plan.leavers or plan.approvals_to_end):
+        raise MaintenanceError("nothing to roll over: there are no active pupils")
+    blockers = plan.blockers()
+    if blockers and not force:
+        raise MaintenanceError("rollover refused: " + "; ".join(blockers) + " (--force to go on)")
+    now = plan.at
+    for move in plan.moves:
+        pupil = session.get(Pupil, move.pupil_id)
+        pupil.year = move.year_to
+        record_event(
+            session, Kind.PUPIL_UPDATED, at=now, pupil_id=pupil.id, actor=actor,
+            reason=f"rollover: year {move.year_from} -> {move.year_to}",
+        )
+    for move in plan.leavers:
+        pupil = session.get(Pupil, move.pupil_id)
+        pupil.active = False
+        pupil.left_at = now
+        record_event(
+            session, Kind.PUPIL_UPDATED, at=now, pupil_id=pupil.id, actor=actor,
+            reason=f"rollover: left (Year {move.year_from})",
+        )
+        for card in pupil.cards:
+            if card.active:
+                card.active = False
+                card.revoked_at = now
+                record_event(
+                    session, Kind.CARD_REVOKED, at=now, pupil_id=pupil.id, card_uid=card.uid,
+                    actor=actor, reason="rollover: pupil left",
+                )
+    ended: dict[int, int] = {}
+    for approval_id, pupil_id, _name in plan.approvals_to_end:
+        approval = session.get(Year5Approval, approval_id)
+        approval.revoked_at = now
+        approval.revoked_by = actor
+        ended[pupil_id] = ended.get(pupil_id, 0) + 1
+    for pupil_id in ended:
+        record_event(
+            session, Kind.APPROVAL_REVOKED, at=now, pupil_id=pupil_id, actor=actor,
+            reason="rollover: new school year",
+        )
+    moved = " ".join(f"{key}:{value}" for key, value in plan.year_counts.items())
+    event = record_event(
+        session,
+        Kind.ROLLOVER,
+        at=now,
+        actor=actor,
+        reason=(
+            f"moved={len(plan.moves)} ({moved or 'none'}) left={len(plan.leavers)} "
+            f"cards_revoked={plan.cards_to_revoke} approvals_ended={len(plan.approvals_to_end)}"
+            + (f"; forced past: {len(plan.holdings)} phone(s) in a locker"
+               if force and plan.holdings else "")
+            + ("; forced past a recent rollover" if force and plan.previous_rollover else "")
+        ),
+    )
+    plan.event_id = event.id
+    plan.applied = True
+    return plan
