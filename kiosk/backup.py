@@ -22,8 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from kiosk.maintenance_common import MaintenanceError, naive_utc
-from kiosk.models import KioskStatus
+from kiosk.maintenance_common import MaintenanceError
+from kiosk.models import KioskStatus, naive_utc
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_SECONDS = 10.0

@@ -25,10 +25,10 @@ from kiosk.clock import ClockGuard, aware
 from kiosk.config import Config
 from kiosk.db import Database
 from kiosk.events import Kind, record_event
-from kiosk.models import Bay, Event, KioskStatus, Locker, Pupil
+from kiosk.models import Bay, Event, KioskStatus, Locker, Pupil, naive_utc
 from kiosk.pupils import ActionError
 from kiosk.sdnotify import notify, watchdog_interval
-from kiosk.service import KioskService, as_naive_utc, aware_utc_now
+from kiosk.service import KioskService, aware_utc_now
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class Kiosk:
                 if pending.first() is None:
                     return  # the usual case: one indexed lookup, no ORM
         with self.db.session() as session:
-            live = command_table.claim(session, self.config.locker.id, as_naive_utc(now))
+            live = command_table.claim(session, self.config.locker.id, naive_utc(now))
             session.commit()
             for command in live:
                 self._carry_out(session, command, now)
@@ -243,7 +243,7 @@ class Kiosk:
             command_table.finish(command, "failed", f"kiosk error: {error}")
 
     def write_heartbeat(self) -> None:
-        now = as_naive_utc(self.clock())
+        now = naive_utc(self.clock())
         try:
             with self.db.session() as session:
                 status = session.get(KioskStatus, self.config.locker.id)
@@ -252,7 +252,7 @@ class Kiosk:
                     session.add(status)
                 status.updated_at = now
                 status.stopped_at = None
-                status.started_at = as_naive_utc(self.started_at)
+                status.started_at = naive_utc(self.started_at)
                 status.reader_ok = self.reader.ok
                 status.reader_device = self.config.reader.device
                 status.emulated = self.config.emulated
@@ -260,7 +260,7 @@ class Kiosk:
                 status.clock_ok = not self.clock_guard.suspect(self.clock())
                 if self.service.last_tap is not None:
                     at, uid, result = self.service.last_tap
-                    status.last_tap_at = as_naive_utc(at)
+                    status.last_tap_at = naive_utc(at)
                     status.last_tap_uid = uid
                     status.last_tap_result = result
                 session.commit()
@@ -282,7 +282,7 @@ class Kiosk:
             with self.db.session() as session:
                 status = session.get(KioskStatus, self.config.locker.id)
                 if status is not None:
-                    status.stopped_at = as_naive_utc(self.clock())
+                    status.stopped_at = naive_utc(self.clock())
                     status.reader_ok = False
                 record_event(session, Kind.KIOSK_STOPPED, locker_id=self.config.locker.id)
                 session.commit()

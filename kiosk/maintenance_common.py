@@ -1,4 +1,4 @@
-"""What the data-care modules share: their error, naive UTC times and row counts.
+"""What the data-care modules share: their error and row counts.
 
 The jobs themselves are in :mod:`kiosk.backup` (backup and restore),
 :mod:`kiosk.retention` (the purge), :mod:`kiosk.export` (subject access) and
@@ -8,26 +8,14 @@ The jobs themselves are in :mod:`kiosk.backup` (backup and restore),
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kiosk.models import utcnow
 from kiosk.pupils import ActionError
 
 
 class MaintenanceError(ActionError):
     """A maintenance task cannot be done; the message says why (CLI exit code 1)."""
-
-
-def naive_utc(moment: datetime | None) -> datetime:
-    """Any datetime (aware, or naive UTC) as naive UTC; None is now."""
-    if moment is None:
-        return utcnow()
-    if moment.tzinfo is not None:
-        return moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
 
 
 def count_rows(session: Session, statement) -> int:

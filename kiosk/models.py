@@ -34,6 +34,15 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def naive_utc(moment: datetime | None) -> datetime:
+    """Any datetime (aware, or already naive UTC) as stored: naive UTC. None is now."""
+    if moment is None:
+        return utcnow()
+    if moment.tzinfo is not None:
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
 class Base(DeclarativeBase):
     pass
 

@@ -17,8 +17,17 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from kiosk.events import Kind, record_event
-from kiosk.maintenance_common import count_rows, naive_utc
-from kiosk.models import Card, Command, EarlyRelease, Event, Holding, Pupil, Year5Approval
+from kiosk.maintenance_common import count_rows
+from kiosk.models import (
+    Card,
+    Command,
+    EarlyRelease,
+    Event,
+    Holding,
+    Pupil,
+    Year5Approval,
+    naive_utc,
+)
 
 #: finished commands (done, failed, expired) older than this are deleted by the purge
 COMMANDS_KEEP_DAYS = 30

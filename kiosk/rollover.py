@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kiosk.events import Kind, record_event
-from kiosk.maintenance_common import MaintenanceError, count_rows, naive_utc
-from kiosk.models import Card, Event, Holding, Pupil, Year5Approval
+from kiosk.maintenance_common import MaintenanceError, count_rows
+from kiosk.models import Card, Event, Holding, Pupil, Year5Approval, naive_utc
 
 #: pupils in this year (or above) leave at the rollover; everyone else moves up one year
 LEAVING_YEAR = 6

@@ -25,7 +25,7 @@ from kiosk import pupils as pupil_actions
 from kiosk.config import Config
 from kiosk.db import Database
 from kiosk.events import INSERT_EVENT_SQL, INSERT_EVENT_TYPES, Kind, insert_event, record_event
-from kiosk.models import Year5Approval
+from kiosk.models import Year5Approval, naive_utc
 from kiosk.policy import (
     Action,
     Approval,
@@ -102,10 +102,6 @@ class TapStatements:
 
 def aware_utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def as_naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def as_aware(moment: datetime | None) -> datetime | None:
@@ -274,7 +270,7 @@ class KioskService:
         pupil_id: int | None,
         now: datetime,
     ) -> int:
-        at = as_naive_utc(now)
+        at = naive_utc(now)
         common = {
             "at": at,
             "pupil_id": pupil_id,
@@ -360,7 +356,7 @@ class KioskService:
                 raise pupil_actions.ActionError(f"locker {self.locker_id} has no bay {bay}")
             with self.db.session() as session:
                 record_event(
-                    session, Kind.OVERRIDE, at=as_naive_utc(now), locker_id=self.locker_id,
+                    session, Kind.OVERRIDE, at=naive_utc(now), locker_id=self.locker_id,
                     bay=bay, actor=actor, reason=reason, clock_suspect=self.clock_suspect(now),
                 )
                 session.commit()
@@ -379,7 +375,7 @@ class KioskService:
         try:
             with self.db.session() as session:
                 record_event(
-                    session, Kind.FORCED_DOOR, at=as_naive_utc(now), locker_id=self.locker_id,
+                    session, Kind.FORCED_DOOR, at=naive_utc(now), locker_id=self.locker_id,
                     bay=bay, reason="door opened while locked",
                     clock_suspect=self.clock_suspect(now),
                 )
