@@ -189,6 +189,27 @@ def default_backup_name(now: datetime | None = None) -> str:
     return f"phonelocker-{naive_utc(now):%Y%m%dT%H%M%SZ}.db"
 
 
+def _standalone_copy(source: Path, dest: Path, *, inspect: bool = False):
+    """Copy ``source`` to a new self-contained file ``dest`` (no -wal/-shm needed).
+
+    On any failure ``dest`` and its side files are removed and the error
+    re-raised. With ``inspect``, return the copy's :class:`DatabaseFacts`.
+    """
+    try:
+        _copy_database(source, dest, create=True)
+        connection = _connect(dest)
+        try:
+            connection.execute("PRAGMA journal_mode=DELETE")
+            return inspect_sqlite(dest, connection) if inspect else None
+        finally:
+            connection.close()
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            dest.unlink()
+        _remove_sidecars(dest)
+        raise
+
+
 def backup_database(
     source: Path, dest: Path, *, force: bool = False, now: datetime | None = None
 ) -> DatabaseFacts:
@@ -217,23 +238,9 @@ def backup_database(
     with contextlib.suppress(FileNotFoundError):
         partial.unlink()
     try:
-        _copy_database(source, partial, create=True)
-        connection = _connect(partial)
-        try:
-            connection.execute("PRAGMA journal_mode=DELETE")
-            facts = inspect_sqlite(partial, connection)
-        finally:
-            connection.close()
+        facts = _standalone_copy(source, partial, inspect=True)
     except sqlite3.Error as error:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
-        _remove_sidecars(partial)
         raise MaintenanceError(f"backup failed: {error}") from None
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
-        _remove_sidecars(partial)
-        raise
     if not facts.ok:
         problems = "; ".join(facts.integrity[:5])
         raise MaintenanceError(
@@ -340,16 +347,8 @@ def restore_database(
             )
         kept = before_restore_path(target, now)
         try:
-            _copy_database(target, kept, create=True)
-            connection = _connect(kept)
-            try:
-                connection.execute("PRAGMA journal_mode=DELETE")
-            finally:
-                connection.close()
+            _standalone_copy(target, kept)
         except sqlite3.Error as error:
-            with contextlib.suppress(FileNotFoundError):
-                kept.unlink()
-            _remove_sidecars(kept)
             raise MaintenanceError(
                 f"could not keep a copy of the current database ({error}); nothing restored. "
                 f"If it is damaged, stop everything, move {target} away by hand and restore again."
