@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -195,6 +194,7 @@ def kiosk_command(ctx: Context) -> None:
     """Run the kiosk: card reader, locks, lights, commands and heartbeat."""
     from hardware.errors import HardwareError
     from kiosk.daemon import Kiosk
+    from kiosk.stopping import install_stop_signals
 
     _setup_logging(ctx.debug)
     config = ctx.config
@@ -206,17 +206,6 @@ def kiosk_command(ctx: Context) -> None:
         sys.exit(3)
     install_stop_signals(kiosk.stop)
     kiosk.run()
-
-
-def install_stop_signals(stop: Callable[[], None]) -> None:
-    """SIGTERM and SIGINT end the loop; the loop's ``finally`` locks up."""
-
-    def handler(signum, _frame):
-        log.info("signal %d: stopping", signum)
-        stop()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
 
 
 # --- tap ------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from kiosk.models import Bay, Event, KioskStatus, Locker, Pupil, naive_utc
 from kiosk.pupils import ActionError
 from kiosk.sdnotify import notify, watchdog_interval
 from kiosk.service import KioskService, aware_utc_now
+from kiosk.stopping import StopSignal
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,8 @@ class Kiosk:
     ) -> None:
         self.config = config
         self.db = db
-        self.stop_event = threading.Event()
+        #: set by SIGTERM/SIGINT (in a signal handler) or stop(); see kiosk.stopping
+        self.stop_event = StopSignal()
         self.clock = clock
         self.clock_guard = clock_guard or ClockGuard(
             check_sync=config.clock.check_sync, newest_recorded=newest_event_time(db)
@@ -189,6 +191,7 @@ class Kiosk:
         return reader_alive and thread_alive and now - self.loop_alive < self.stall_seconds
 
     def stop(self) -> None:
+        """Ask :meth:`run` to return (locking up). Safe from a signal handler or any thread."""
         self.stop_event.set()
 
     def poll_commands(self) -> None:
@@ -274,6 +277,7 @@ class Kiosk:
         self._closed = True
         self.stop_event.set()
         self.hardware.close()  # first: the locks matter more than the bookkeeping
+        log.info("kiosk %s stopping: locked", self.config.locker.id)
         notify("STOPPING=1")
         if self._reader_thread is not None:
             self._reader_thread.join(timeout=3)
@@ -288,4 +292,5 @@ class Kiosk:
                 session.commit()
         except Exception:
             log.exception("could not record the kiosk stopping")
+        self.stop_event.close()
 

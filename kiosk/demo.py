@@ -119,8 +119,8 @@ def run_demo(
     config_path: str | None = None,
 ) -> None:
     """Seed and run the demo until Ctrl+C."""
-    from kiosk.cli import install_stop_signals
     from kiosk.daemon import Kiosk
+    from kiosk.stopping import install_stop_signals
 
     if fresh and data_dir.exists():
         shutil.rmtree(data_dir)
