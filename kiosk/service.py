@@ -34,6 +34,7 @@ from kiosk.policy import (
     PupilFacts,
     TapFacts,
     decide,
+    is_random_uid,
 )
 from kiosk.prepared import Prepared
 
@@ -180,7 +181,7 @@ class KioskService:
     def _tap(self, uid: str, now: datetime) -> TapOutcome:
         enrolment = self.enrolment
         waiting = enrolment is not None and enrolment.result is None
-        if waiting and now < enrolment.expires_at:
+        if waiting and now < enrolment.expires_at and self._is_card_to_enrol(uid, enrolment):
             return self._enrol(uid, enrolment, now)
         # A pooled DBAPI connection and prepared statements: see kiosk/prepared.py.
         connection = self.db.engine.raw_connection()
@@ -311,6 +312,19 @@ class KioskService:
                 command_id, pupil_id, actor, now + timedelta(seconds=ENROL_WINDOW_SECONDS)
             )
             self.hardware.accept()
+
+    def _is_card_to_enrol(self, uid: str, enrolment: PendingEnrolment) -> bool:
+        """Whether a tap during an enrolment is the card being enrolled.
+
+        The office may enrol while pupils queue: another pupil's card, or a
+        phone or bank card, is a tap like any other (hand-in, collection,
+        refusal) and the enrolment keeps waiting for the new card.
+        """
+        if is_random_uid(uid):
+            return False
+        with self.db.session() as session:
+            card = pupil_actions.active_card(session, uid)
+        return card is None or card.pupil_id == enrolment.pupil_id
 
     def _enrol(self, uid: str, enrolment: PendingEnrolment, now: datetime) -> TapOutcome:
         decision = Decision(Action.IGNORE, reason="enrol")

@@ -288,6 +288,29 @@ def test_enrolment_assigns_next_card_and_does_not_deposit(setup, mock_factory):
     assert service.tap(AMARA).decision.reason == "card_revoked"
 
 
+def test_taps_by_other_cards_during_an_enrolment_go_on_as_usual(setup, mock_factory):
+    # The office enrols Harry's new card while the morning queue goes on.
+    service, clock, db, amara_id = setup()
+    with db.session() as session:
+        harry_id = session.scalars(select(Card.pupil_id).where(Card.uid == HARRY)).one()
+    service.begin_enrolment(command_id=1, pupil_id=harry_id, actor="office", now=clock())
+
+    amara = service.tap(AMARA)  # her own card: a hand-in, not Harry's new card
+    phone = service.tap("08A1B2C3")  # a phone: refused, not enrolled
+    assert (amara.decision.action, amara.enrolled) == (Action.DEPOSIT, False)
+    assert phone.decision.reason == "random_uid" and not phone.enrolled
+    assert service.finish_enrolment(clock()) is None  # still waiting for Harry's card
+    assert len(events(db, "deposit")) == 1
+
+    clock.advance(3)
+    assert service.tap("04AABBCCDDEEFF").enrolled
+    finished = service.finish_enrolment(clock())
+    assert finished.ok and finished.result == "card 04AABBCCDDEEFF assigned to Harry"
+    with db.session() as session:
+        owners = dict(session.execute(select(Card.uid, Card.pupil_id).where(Card.active)).all())
+    assert owners == {AMARA: amara_id, "04AABBCCDDEEFF": harry_id}
+
+
 def test_enrolment_expires_with_no_card(setup):
     service, clock, db, amara_id = setup()
     service.begin_enrolment(command_id=1, pupil_id=amara_id, actor="office", now=clock())
