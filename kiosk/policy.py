@@ -46,6 +46,27 @@ class Refusal(StrEnum):
     NO_BAY = "no_bay"
 
 
+#: What the pupil is told when a tap is refused (``{opens_at}``: the day's collection time).
+REFUSAL_MESSAGES: dict[Refusal, str] = {
+    Refusal.RANDOM_UID: "This card has a random ID (a phone or bank card?): use your card",
+    Refusal.UNKNOWN_CARD: "Card not recognised: see the office",
+    Refusal.CARD_REVOKED: "This card has been cancelled: see the office",
+    Refusal.PUPIL_INACTIVE: "Card not in use: see the office",
+    Refusal.YEAR_NOT_ALLOWED: "Only Year 6 may bring a phone",
+    Refusal.YEAR5_NOT_APPROVED: "Year 5 phones need agreement from the school first",
+    Refusal.TOO_EARLY: "Collection opens at {opens_at:%H:%M}",
+    Refusal.NO_BAY: "No bay assigned: see the office",
+}
+
+#: What the pupil is told when the lock opens, by action.
+ACCEPT_MESSAGES: dict[str, str] = {
+    Action.DEPOSIT: "Put your phone in",
+    Action.COLLECT: "Collect your phone",
+    Action.REOPEN: "Opening again",
+    "enrolled": "Card enrolled",
+}
+
+
 @dataclass(frozen=True)
 class Approval:
     """A Year 5 approval; in force from ``approved_at`` to the end of ``until``."""
@@ -127,7 +148,8 @@ def approval_in_force(approvals: tuple[Approval, ...], now: datetime, zone) -> b
     return False
 
 
-def _refuse(reason: Refusal, message: str, **extra) -> Decision:
+def _refuse(reason: Refusal, **extra) -> Decision:
+    message = REFUSAL_MESSAGES[reason].format(opens_at=extra.get("opens_at"))
     return Decision(Action.REFUSE, reason=reason.value, message=message, **extra)
 
 
@@ -153,16 +175,14 @@ def decide(facts: TapFacts, now: datetime, rules: PolicyConfig) -> Decision:
             return Decision(Action.IGNORE, reason="debounce")
 
     if is_random_uid(facts.uid):
-        return _refuse(
-            Refusal.RANDOM_UID, "This card has a random ID (a phone or bank card?): use your card"
-        )
+        return _refuse(Refusal.RANDOM_UID)
     if not facts.card_known or facts.pupil is None:
-        return _refuse(Refusal.UNKNOWN_CARD, "Card not recognised: see the office")
+        return _refuse(Refusal.UNKNOWN_CARD)
     if not facts.card_active:
-        return _refuse(Refusal.CARD_REVOKED, "This card has been cancelled: see the office")
+        return _refuse(Refusal.CARD_REVOKED)
     pupil = facts.pupil
     if not pupil.active:
-        return _refuse(Refusal.PUPIL_INACTIVE, "Card not in use: see the office")
+        return _refuse(Refusal.PUPIL_INACTIVE)
 
     overnight = (
         facts.holding_since is not None
@@ -192,27 +212,20 @@ def decide(facts: TapFacts, now: datetime, rules: PolicyConfig) -> Decision:
                 bay=bay,
                 reason="early_release" if local_now.time() < opens_at else None,
                 overnight=overnight,
-                message="Collect your phone",
+                message=ACCEPT_MESSAGES[Action.COLLECT],
             )
-        return _refuse(
-            Refusal.TOO_EARLY,
-            f"Collection opens at {opens_at:%H:%M}",
-            opens_at=opens_at,
-            overnight=overnight,
-        )
+        return _refuse(Refusal.TOO_EARLY, opens_at=opens_at, overnight=overnight)
 
     if pupil.year == 5:
         if not approval_in_force(pupil.approvals, now, zone):
-            return _refuse(
-                Refusal.YEAR5_NOT_APPROVED, "Year 5 phones need agreement from the school first"
-            )
+            return _refuse(Refusal.YEAR5_NOT_APPROVED)
     elif pupil.year != 6:
-        return _refuse(Refusal.YEAR_NOT_ALLOWED, "Only Year 6 may bring a phone")
+        return _refuse(Refusal.YEAR_NOT_ALLOWED)
 
     bay = _bay_for(facts)
     if bay is None:
-        return _refuse(Refusal.NO_BAY, "No bay assigned: see the office")
-    return Decision(Action.DEPOSIT, bay=bay, message="Put your phone in")
+        return _refuse(Refusal.NO_BAY)
+    return Decision(Action.DEPOSIT, bay=bay, message=ACCEPT_MESSAGES[Action.DEPOSIT])
 
 
 def local_day_bounds(day: date, zone) -> tuple[datetime, datetime]:
@@ -220,3 +233,21 @@ def local_day_bounds(day: date, zone) -> tuple[datetime, datetime]:
     start = datetime.combine(day, time.min, tzinfo=zone)
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
     return start, end
+
+
+def tap_message(result: str, opens_at: time) -> tuple[str, str]:
+    """(tone, words) for a pupil from a tap's result as the kiosk reports it.
+
+    ``result`` is the kiosk's ``last_tap_result`` ("deposit", "collect",
+    "reopen", "enrolled", "refused: REASON" or "error"); ``opens_at`` is that
+    day's collection time. ``tone`` is ``ok``, ``refused`` or ``fault``.
+    """
+    if result in ACCEPT_MESSAGES:
+        return "ok", ACCEPT_MESSAGES[result]
+    if result.startswith("refused: "):
+        try:
+            template = REFUSAL_MESSAGES[Refusal(result.removeprefix("refused: "))]
+        except ValueError:
+            template = "Not accepted: see your teacher"
+        return "refused", template.format(opens_at=opens_at)
+    return "fault", "Something went wrong: try again, or see your teacher"

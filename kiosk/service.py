@@ -175,7 +175,8 @@ class KioskService:
                 self.hardware.refuse()
                 self.last_tap = (now, uid, "error")
                 raise
-            self.last_tap = (now, uid, outcome.summary)
+            if outcome.summary != "ignore":  # a card held on or re-tapped at once
+                self.last_tap = (now, uid, outcome.summary)
             return outcome
 
     def _tap(self, uid: str, now: datetime) -> TapOutcome:

@@ -16,6 +16,7 @@ from kiosk.policy import (
     TapFacts,
     decide,
     is_random_uid,
+    tap_message,
 )
 
 LONDON = ZoneInfo("Europe/London")
@@ -181,6 +182,12 @@ def test_decision_table(tap, now, action, reason, bay):
         assert decision.bay == bay
     if action is Action.REFUSE:
         assert decision.message, "a refusal always tells the pupil why"
+        # The locker screen words it from the kiosk's report exactly as the kiosk did.
+        opens_at = RULES.collection_time(now.astimezone(RULES.zone).weekday())
+        assert tap_message(f"refused: {reason}", opens_at) == ("refused", decision.message)
+    elif decision.opens_lock:  # the screen cannot tell a reopen's action: the start will do
+        tone, words = tap_message(str(action), time(15, 15))
+        assert tone == "ok" and decision.message.startswith(words)
 
 
 def test_too_early_says_when_collection_opens():
@@ -232,3 +239,9 @@ def test_naive_now_is_rejected():
 )
 def test_random_uid_detection(uid, random):
     assert is_random_uid(uid) is random
+
+
+def test_tap_message_for_results_the_screen_cannot_know():
+    assert tap_message("refused: some_future_reason", time(15, 15)) == (
+        "refused", "Not accepted: see your teacher")
+    assert tap_message("error", time(15, 15))[0] == "fault"

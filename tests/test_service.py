@@ -320,6 +320,16 @@ def test_enrolment_expires_with_no_card(setup):
     assert not finished.ok and finished.result == "no card tapped"
 
 
+def test_an_ignored_tap_does_not_replace_the_last_tap_shown(setup):
+    # The locker screen and the lockers panel keep showing the hand-in, not "ignore".
+    service, clock, db, _ = setup()
+    service.tap(AMARA)
+    first = service.last_tap
+    clock.advance(1)  # within debounce_seconds: the card is still on the reader
+    assert service.tap(AMARA).decision.action is Action.IGNORE
+    assert service.last_tap == first and first[2] == "deposit"
+
+
 def test_debounce_memory_is_pruned(setup):
     service, clock, db, _ = setup()
     for n in range(300):  # phones and bank cards: a new random ID at every tap

@@ -93,9 +93,10 @@ def _private_temp_dir() -> str:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from web import admin, auth, cards, emulator, history, imports, office, pupils, today
+    from web import admin, auth, cards, emulator, history, imports, office, pupils, screen, today
 
-    for module in (auth, today, pupils, cards, imports, office, history, admin, emulator):
+    modules = (auth, today, pupils, cards, imports, office, history, admin, emulator, screen)
+    for module in modules:
         app.register_blueprint(module.bp)
 
 

@@ -60,6 +60,8 @@ ROUTES = [
      403, 403, 302),
     ("GET", "/admin/settings", None, 403, 403, 200),
     ("GET", "/emulator", None, 200, 200, 200),
+    ("GET", "/screen", None, 200, 200, 200),
+    ("GET", "/api/screen", None, 200, 200, 200),
     ("GET", "/api/emulator", None, 200, 200, 200),
     ("POST", "/emulator/tap", {"pupil_id": "{xss}"}, 302, 302, 302),
     ("GET", "/login", None, 302, 302, 302),  # already signed in: on to Today
@@ -68,6 +70,8 @@ ROUTES = [
 ]
 ROLES = {"teacher": "teacher6k", "office": "office", "admin": "admin"}
 PUBLIC = {("GET", "/login"): 200, ("POST", "/login"): 401}
+#: the test client asks from 127.0.0.1, as the Pi's own screen does (see test_web_screen.py)
+PUBLIC |= {("GET", "/screen"): 200, ("GET", "/api/screen"): 200}
 
 
 @pytest.fixture

@@ -178,3 +178,16 @@ def test_emulator_panel_taps_a_card(page, demo):
     page.click("nav >> text=Today")
     expect(page.locator("tr", has_text="Amara Okafor")).to_contain_text("in locker since")
     assert time.monotonic() - started < 5
+
+
+def test_locker_screen_tells_a_refused_pupil_why(page, demo):
+    # The Pi's own screen: Chromium on the same machine opens it without signing in.
+    from playwright.sync_api import expect
+
+    page.goto("/screen")
+    panel = page.locator("[data-section=screen] .screen-panel")
+    expect(panel).to_have_attribute("data-tone", re.compile(r"idle|ok|refused"))
+    demo.tap(CARDS["Harry Lee"])  # Year 5, not approved
+    expect(panel).to_have_attribute("data-tone", "refused", timeout=2000)
+    expect(panel).to_contain_text("Year 5 phones need agreement from the school first")
+    expect(page.locator("body")).not_to_contain_text("Harry")
