@@ -2,7 +2,7 @@
 
 Starts ``phonelocker demo`` in a temporary folder, taps a few cards (some
 phones in, one refused tap, one bay open), logs in as the office and saves
-``today.png``, ``today-phone.png`` and ``emulator.png`` in ``OUT_DIR``
+``today.png``, ``today-phone.png``, ``emulator.png`` and ``screen.png`` in ``OUT_DIR``
 (default ``docs/screenshots``). Needs Playwright and /usr/bin/chromium; run
 it by hand after changing how the pages look, not in the test suite.
 """
@@ -43,7 +43,8 @@ def take(out_dir: Path) -> list[Path]:
         page.fill("input[name=password]", demo.passwords["office"])
         page.click("button[type=submit]")
         expect(page.locator("tr", has_text="Ella Nowak")).to_contain_text("in locker since")
-        saved = [out_dir / "today.png", out_dir / "today-phone.png", out_dir / "emulator.png"]
+        saved = [out_dir / name for name in
+                 ("today.png", "today-phone.png", "emulator.png", "screen.png")]
         page.screenshot(path=saved[0], full_page=True)
 
         phone = browser.new_page(base_url=demo.url, viewport={"width": 390, "height": 844},
@@ -59,6 +60,12 @@ def take(out_dir: Path) -> list[Path]:
         page.evaluate("document.getElementById('toast').remove()")
         page.mouse.move(0, 0)
         page.screenshot(path=saved[2], full_page=True)
+
+        screen = browser.new_page(base_url=demo.url, viewport={"width": 1024, "height": 600})
+        screen.goto("/screen")  # from this machine: no login, as on the Pi's own display
+        demo.tap(CARDS["Harry Lee"])
+        expect(screen.locator(".screen-panel")).to_have_attribute("data-tone", "refused")
+        screen.screenshot(path=saved[3])
         browser.close()
     return saved
 
