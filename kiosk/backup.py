@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -185,8 +186,35 @@ def _remove_sidecars(path: Path) -> None:
 # --- backup -----------------------------------------------------------------------
 
 
-def default_backup_name(now: datetime | None = None) -> str:
-    return f"phonelocker-{naive_utc(now):%Y%m%dT%H%M%SZ}.db"
+#: the nightly job's own backups; only these are rotated, so copies made by hand stay
+NIGHTLY_PREFIX = "phonelocker-nightly"
+_NIGHTLY_NAME = re.compile(rf"{NIGHTLY_PREFIX}-\d{{8}}T\d{{6}}Z\.db")
+
+
+def is_sqlite_url(url: str) -> bool:
+    try:
+        return make_url(url).get_backend_name() == "sqlite"
+    except Exception:  # noqa: BLE001 - a bad URL is not SQLite; sqlite_path says why
+        return False
+
+
+def default_backup_name(now: datetime | None = None, prefix: str = "phonelocker") -> str:
+    return f"{prefix}-{naive_utc(now):%Y%m%dT%H%M%SZ}.db"
+
+
+def prune_nightly_backups(folder: Path, keep: int) -> list[Path]:
+    """Delete all but the newest ``keep`` nightly backups in ``folder``; return what went.
+
+    Only files named like the nightly job's own (``phonelocker-nightly-…Z.db``)
+    are counted or deleted: a backup made by hand in the same folder stays.
+    """
+    if keep < 1:
+        raise MaintenanceError("keep at least one nightly backup")
+    nightly = sorted(path for path in folder.iterdir() if _NIGHTLY_NAME.fullmatch(path.name))
+    removed = nightly[:-keep]
+    for path in removed:
+        path.unlink()
+    return removed
 
 
 def _standalone_copy(source: Path, dest: Path, *, inspect: bool = False):

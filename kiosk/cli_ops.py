@@ -1,4 +1,4 @@
-"""``phonelocker backup | restore | purge | export-pupil | rollover``: looking after the data.
+"""``phonelocker backup | restore | purge | maintenance | export-pupil | rollover``: the data.
 
 :func:`register` adds the commands to the ``phonelocker`` group; ``kiosk/cli.py``
 calls it with its ``command`` decorator (``--config`` and friendly errors).
@@ -41,6 +41,57 @@ def _describe(facts) -> list[str]:
     lines.append(f"  schema revision: {facts.revision or 'none'}")
     lines.append(f"  integrity check: {'ok' if facts.ok else '; '.join(facts.integrity[:5])}")
     return lines
+
+
+def run_purge(ctx, *, dry_run: bool, actor: str) -> None:
+    """Purge what is past retention and say what was (or would be) removed."""
+    from kiosk.retention import checkpoint, purge
+
+    retention = ctx.config.retention
+    database = ctx.database()
+    with database.session() as session:
+        result = purge(
+            session,
+            events_months=retention.events_months,
+            leavers_months=retention.leavers_months,
+            dry_run=dry_run,
+            actor=actor,
+        )
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+            checkpoint(session)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(
+        f"{verb} {result.events} event(s) older than {retention.events_months} months "
+        f"(before {result.events_before:%Y-%m-%d %H:%M} UTC)"
+    )
+    click.echo(
+        f"{verb} {result.pupils} pupil(s) who left more than {retention.leavers_months} "
+        f"months ago (before {result.leavers_before:%Y-%m-%d %H:%M} UTC): "
+        f"{result.cards} card(s), {result.approvals} approval(s), "
+        f"{result.early_releases} early release(s); "
+        f"{result.scrubbed_events} of their later event(s) "
+        f"{'would be' if dry_run else 'were'} anonymised"
+    )
+    click.echo(
+        f"{verb} {result.commands} command(s) (finished more than 30 days ago, "
+        "or for those pupils)"
+    )
+    for pupil_id, name, locker, bay in result.kept_with_phone:
+        click.echo(
+            f"kept pupil {pupil_id} {name}: their phone is still recorded in {locker} "
+            f"bay {bay}; return it, then purge again",
+            err=True,
+        )
+    if result.inactive_without_date:
+        click.echo(
+            f"note: {result.inactive_without_date} inactive pupil(s) have no leaving date "
+            "and are never purged"
+        )
+    if dry_run:
+        click.echo("dry run: nothing was changed")
 
 
 def register(cli: click.Group, command) -> None:
@@ -162,53 +213,59 @@ def register(cli: click.Group, command) -> None:
         finished commands older than 30 days. Records a purge event with the
         counts. Backups taken earlier still hold what was removed.
         """
-        from kiosk.retention import checkpoint, purge
+        run_purge(ctx, dry_run=dry_run, actor=_actor(actor))
 
-        retention = ctx.config.retention
-        database = ctx.database()
-        with database.session() as session:
-            result = purge(
-                session,
-                events_months=retention.events_months,
-                leavers_months=retention.leavers_months,
-                dry_run=dry_run,
-                actor=_actor(actor),
-            )
-            if dry_run:
-                session.rollback()
-            else:
-                session.commit()
-                checkpoint(session)
-        verb = "would remove" if dry_run else "removed"
-        click.echo(
-            f"{verb} {result.events} event(s) older than {retention.events_months} months "
-            f"(before {result.events_before:%Y-%m-%d %H:%M} UTC)"
+    @command(cli, "maintenance")
+    @click.option("--backup-dir", type=click.Path(path_type=Path, file_okay=False),
+                  help="Folder for the nightly backup (made 0700 if missing). "
+                       "Default: 'backups' beside the database.")
+    @click.option("--keep", default=14, show_default=True, type=click.IntRange(1, 3650),
+                  help="Nightly backups to keep in that folder; older ones are deleted.")
+    @click.pass_obj
+    def maintenance_command(ctx, backup_dir: Path | None, keep: int) -> None:
+        """The nightly job: purge what is past retention, then back up the database.
+
+        The backup is phonelocker-nightly-<UTC time>.db; only files named so
+        are rotated (the newest --keep stay), so copies made by hand in the same
+        folder are never deleted. A failed purge does not stop the backup; the
+        command then exits 1. On PostgreSQL the backup is skipped (use pg_dump
+        on the database server) and the purge still runs.
+        """
+        from kiosk.backup import (
+            NIGHTLY_PREFIX,
+            backup_database,
+            default_backup_name,
+            is_sqlite_url,
+            prune_nightly_backups,
+            sqlite_path,
         )
-        click.echo(
-            f"{verb} {result.pupils} pupil(s) who left more than {retention.leavers_months} "
-            f"months ago (before {result.leavers_before:%Y-%m-%d %H:%M} UTC): "
-            f"{result.cards} card(s), {result.approvals} approval(s), "
-            f"{result.early_releases} early release(s); "
-            f"{result.scrubbed_events} of their later event(s) "
-            f"{'would be' if dry_run else 'were'} anonymised"
-        )
-        click.echo(
-            f"{verb} {result.commands} command(s) (finished more than 30 days ago, "
-            "or for those pupils)"
-        )
-        for pupil_id, name, locker, bay in result.kept_with_phone:
-            click.echo(
-                f"kept pupil {pupil_id} {name}: their phone is still recorded in {locker} "
-                f"bay {bay}; return it, then purge again",
-                err=True,
-            )
-        if result.inactive_without_date:
-            click.echo(
-                f"note: {result.inactive_without_date} inactive pupil(s) have no leaving date "
-                "and are never purged"
-            )
-        if dry_run:
-            click.echo("dry run: nothing was changed")
+
+        purge_failed = None
+        try:
+            run_purge(ctx, dry_run=False, actor=_actor(None))
+        except Exception as error:  # noqa: BLE001 - report it, still take the backup
+            purge_failed = str(error).splitlines()[0] if str(error) else type(error).__name__
+            click.echo(f"purge failed: {purge_failed}", err=True)
+
+        url = ctx.config.database.url
+        if not is_sqlite_url(url):
+            click.echo("backup skipped: the database is not SQLite; back it up with its own "
+                       "tool on the database server (pg_dump for PostgreSQL)")
+        else:
+            source = sqlite_path(url)
+            folder = backup_dir or source.parent / "backups"
+            try:
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            except OSError as error:
+                raise ActionError(f"cannot make {folder}: {error.strerror}") from None
+            facts = backup_database(source, folder / default_backup_name(prefix=NIGHTLY_PREFIX))
+            click.echo(f"backup written to {facts.path}")
+            for line in _describe(facts):
+                click.echo(line)
+            for path in prune_nightly_backups(folder, keep):
+                click.echo(f"removed old backup {path.name} (keeping the newest {keep})")
+        if purge_failed:
+            raise ActionError(f"the purge failed: {purge_failed}")
 
     @command(cli, "export-pupil")
     @click.argument("pupil_id", type=int)

@@ -109,3 +109,30 @@ def test_event_times_round_trip_as_utc(kiosk):
     with db.session() as session:
         deposit = session.scalars(select(Event).where(Event.kind == "deposit")).one()
     assert deposit.at == datetime(2026, 11, 30, 8, 40)
+
+
+def test_nightly_maintenance_purges_and_skips_the_backup_on_postgresql(kiosk, pg_url, tmp_path):
+    from click.testing import CliRunner
+
+    from kiosk.cli import cli
+    from kiosk.events import Kind, record_event
+    from kiosk.retention import subtract_months
+
+    from .conftest import write_config
+
+    _, db, *_ = kiosk
+    with db.session() as session:
+        record_event(session, Kind.OVERRIDE, at=subtract_months(datetime.now(UTC), 14),
+                     locker_id="locker-1", actor="office", reason="long ago")
+        session.commit()
+    config_file = write_config(tmp_path, f'[database]\nurl = "{pg_url}"\n')
+
+    result = CliRunner().invoke(cli, ["--config", str(config_file), "maintenance",
+                                      "--backup-dir", str(tmp_path / "backups")])
+
+    assert result.exit_code == 0, result.output
+    assert "removed 1 event(s) older than 13 months" in result.output
+    assert "backup skipped: the database is not SQLite" in result.output
+    assert not (tmp_path / "backups").exists()
+    with db.session() as session:
+        assert session.scalars(select(Event).where(Event.reason == "long ago")).all() == []
