@@ -14,7 +14,7 @@ import logging
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from kiosk.commands import kiosk_online, queue_unlock
+from kiosk.commands import DEFAULT_UNLOCK_SECONDS, kiosk_online, queue_unlock
 from kiosk.events import Kind
 from kiosk.models import Command, Holding, Locker, Pupil
 from kiosk.pupils import ActionError, office_takes_phone, release_early
@@ -26,6 +26,10 @@ from web.helpers import config, form_int, form_text, now
 log = logging.getLogger(__name__)
 
 bp = Blueprint("office", __name__)
+
+#: how long an emergency unlock holds a lock open, as the form offers it: time for someone
+#: to reach the locker, but short, as most small solenoids are made for pulses
+UNLOCK_CHOICES = {10: "10 seconds", 30: "30 seconds", 60: "1 minute"}
 
 HANDBACK_KINDS = {"office_return": Kind.OFFICE_RETURN, "kept_in_office": Kind.KEPT_IN_OFFICE}
 
@@ -42,7 +46,7 @@ def index():
     held = {h.pupil_id for h in db.scalars(select(Holding))}
     return render_template(
         "office.html", lockers=locker_states(db, config(), now=now()), commands=commands,
-        pupils=pupils, held=[p for p in pupils if p.id in held],
+        pupils=pupils, held=[p for p in pupils if p.id in held], unlock_choices=UNLOCK_CHOICES,
     )
 
 
@@ -64,6 +68,10 @@ def _target(text: str) -> tuple[str | None, int | None]:
 def unlock():
     """Queue an emergency unlock; refused at once if the kiosk is offline."""
     locker_id, bay = _target(request.form.get("target", ""))
+    seconds = form_int("seconds")
+    seconds = int(DEFAULT_UNLOCK_SECONDS) if seconds is None else seconds
+    if seconds not in UNLOCK_CHOICES:
+        abort(400, "unknown unlock time")
     reason = form_text("reason", max_length=500)
     db = db_session()
     if not reason:
@@ -75,7 +83,8 @@ def unlock():
         flash("kiosk offline: no fresh heartbeat, nothing was unlocked. Use the locker's key.",
               "error")
         return redirect(url_for("office.index"))
-    commands = queue_unlock(db, actor=actor(), reason=reason, locker_id=locker_id, bay=bay)
+    commands = queue_unlock(db, actor=actor(), reason=reason, locker_id=locker_id, bay=bay,
+                            seconds=seconds)
     db.commit()
     log.info("unlock %s/%s queued by %s", locker_id or "all", bay or "all", actor())
     ids = ",".join(str(c.id) for c in commands)

@@ -86,6 +86,27 @@ def test_unlock_targets(as_user, db, heartbeat):
                        ).status_code == 400
 
 
+def test_unlock_time_is_chosen_from_the_offered_ones(as_user, db, heartbeat):
+    heartbeat()
+    client = as_user("office")
+    page = client.get("/office").get_data(as_text=True)
+    assert '<option value="60">1 minute</option>' in page
+    client.post("/office/unlock", data={"target": "all", "reason": "fire drill", "seconds": "60"})
+    assert the_command(db).seconds == 60
+    for forged in ("600", "9999", "0", "-5", "ten"):
+        response = client.post("/office/unlock", data={"target": "all", "reason": "r",
+                                                       "seconds": forged})
+        assert response.status_code == 400, forged
+    with db.session() as session:
+        assert len(session.scalars(select(Command)).all()) == 1
+
+
+def test_unlock_without_a_time_is_ten_seconds(as_user, db, heartbeat):
+    heartbeat()
+    as_user("office").post("/office/unlock", data={"target": "all", "reason": "fire drill"})
+    assert the_command(db).seconds == 10
+
+
 def test_a_command_nobody_claims_shows_kiosk_offline(as_user, db, heartbeat):
     heartbeat()
     client = as_user("office")
