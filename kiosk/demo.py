@@ -154,6 +154,7 @@ def run_demo(
     ]
     if web_stop is not None:
         lines.append(f"Dashboard: http://{host}:{port}/")
+        lines.append(f"Locker screen (what a pupil at the locker reads): http://{host}:{port}/screen")
         lines += [f"  login {user} / {password}" for user, password in accounts.items()]
     lines += [
         "Tap a card (in another terminal):",
