@@ -129,18 +129,24 @@ def pupil_states(
     return {"date": today.isoformat(), "pupils": rows}
 
 
+def heartbeat_fresh(status: KioskStatus | None, now_utc: datetime, max_age: float) -> bool:
+    """Online: a heartbeat within ``max_age`` seconds of ``now_utc`` (naive UTC), not stopped."""
+    return (
+        status is not None
+        and status.stopped_at is None
+        and status.updated_at >= now_utc - timedelta(seconds=max_age)
+    )
+
+
 def locker_states(session: Session, config: Config, *, now: datetime | None = None) -> list[dict]:
     """Every locker with its kiosk's last heartbeat: the ``phonelocker lockers --json`` list."""
     now_utc = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
-    fresh_after = now_utc - timedelta(seconds=config.web.offline_after_seconds)
     statuses = {s.locker_id: s for s in session.scalars(select(KioskStatus))}
     result = []
     for locker in session.scalars(select(Locker).order_by(Locker.id)):
         status = statuses.get(locker.id)
         hardware = json.loads(status.hardware_json) if status else {}
-        online = (
-            status is not None and status.updated_at >= fresh_after and status.stopped_at is None
-        )
+        online = heartbeat_fresh(status, now_utc, config.web.offline_after_seconds)
         bays = hardware.get("bays") or [
             {"bay": bay.number, "locked": None, "door": "unknown"} for bay in locker.bays
         ]

@@ -22,6 +22,7 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 
 from kiosk.models import KioskStatus, Locker
 from kiosk.policy import tap_message
+from kiosk.status import heartbeat_fresh
 from web.access import db_session, login_required
 from web.helpers import config, local, now
 
@@ -78,8 +79,7 @@ def screen_state(locker_id: str, moment: datetime) -> dict:
     }
     if status is None:
         return {**state, "tone": "fault", "message": "Locker not started yet", "detail": ""}
-    age = (now_utc - status.updated_at).total_seconds()
-    state["online"] = status.stopped_at is None and age < cfg.web.offline_after_seconds
+    state["online"] = heartbeat_fresh(status, now_utc, cfg.web.offline_after_seconds)
     state["reader_ok"] = bool(state["online"] and status.reader_ok)
     if not state["online"]:
         return {**state, "tone": "fault", "message": "Locker offline", "detail": "See the office"}
