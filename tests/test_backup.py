@@ -155,7 +155,8 @@ def _heartbeat(db: Database, *, age: float, stopped: bool) -> None:
         session.commit()
 
 
-def test_restore_refuses_while_the_kiosk_heartbeat_is_fresh(config_file, config, db, tmp_path):
+def _backup_then_add_a_pupil(config_file, db: Database, tmp_path) -> Path:
+    """A backup holding Amara only; the live database then also gets Harry."""
     with db.session() as session:
         make_pupil(session, "Amara", 6, "6K", UIDS[0])
         session.commit()
@@ -164,6 +165,11 @@ def test_restore_refuses_while_the_kiosk_heartbeat_is_fresh(config_file, config,
     with db.session() as session:
         make_pupil(session, "Harry", 6, "6K", UIDS[1])
         session.commit()
+    return backup
+
+
+def test_restore_refuses_while_the_kiosk_heartbeat_is_fresh(config_file, config, db, tmp_path):
+    backup = _backup_then_add_a_pupil(config_file, db, tmp_path)
     _heartbeat(db, age=1, stopped=False)
     before = dump(db_path(config))
 
@@ -179,14 +185,7 @@ def test_restore_refuses_while_the_kiosk_heartbeat_is_fresh(config_file, config,
 def test_restore_goes_ahead_when_the_kiosk_stopped_or_went_silent(
     config_file, config, db, tmp_path, age, stopped
 ):
-    with db.session() as session:
-        make_pupil(session, "Amara", 6, "6K", UIDS[0])
-        session.commit()
-    backup = tmp_path / "before.db"
-    assert invoke(config_file, "backup", str(backup)).exit_code == 0
-    with db.session() as session:
-        make_pupil(session, "Harry", 6, "6K", UIDS[1])
-        session.commit()
+    backup = _backup_then_add_a_pupil(config_file, db, tmp_path)
     _heartbeat(db, age=age, stopped=stopped)
 
     declined = invoke(config_file, "restore", str(backup), input="n\n")
