@@ -143,6 +143,7 @@ class Kiosk:
                 session.commit()
         except Exception:
             log.exception("could not record reader state")
+        self.write_heartbeat()  # the dashboard sees the reader come up or fail now
 
     # --- main loop ---------------------------------------------------------------
 
