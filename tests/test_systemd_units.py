@@ -155,6 +155,10 @@ def test_kiosk_unit_settings() -> None:
     assert set(service["SupplementaryGroups"][0].split()) == {"gpio", "plugdev", "dialout"}
     assert service["StateDirectory"] == ["phonelocker"]
     assert service["WorkingDirectory"] == ["/var/lib/phonelocker"]
+    # /run/phonelocker: the kiosk's group (the dashboard's primary group) may read it.
+    assert service["RuntimeDirectory"] == ["phonelocker"]
+    assert service["RuntimeDirectoryMode"] == ["0750"]
+    assert parse_unit("phonelocker-web.service")["Service"]["Group"] == service["Group"]
     assert service["DevicePolicy"] == ["closed"]
     allowed = {value.split()[0] for value in service["DeviceAllow"]}
     assert allowed == {
