@@ -295,7 +295,8 @@ create_accounts() {
     if ((HOST)); then
         command -v systemd-sysusers >/dev/null ||
             die "systemd-sysusers not found (it comes with systemd 246 or later: apt install systemd)"
-        systemd-sysusers -- "$SYSUSERS_CONF"
+        systemd-sysusers -- "$SYSUSERS_CONF" ||
+            die "systemd-sysusers could not create the users in $SYSUSERS_CONF (see above)"
     else
         skipped systemd-sysusers "$SYSUSERS_CONF"
     fi
@@ -396,7 +397,10 @@ create_directories() {
     if ((HOST)); then
         command -v systemd-tmpfiles >/dev/null ||
             die "systemd-tmpfiles not found (apt install systemd)"
-        systemd-tmpfiles --create -- "$TMPFILES_CONF"
+        # It refuses (and reports above) e.g. a folder of another owner planted
+        # in the phonelocker-owned data directory.
+        systemd-tmpfiles --create -- "$TMPFILES_CONF" ||
+            die "systemd-tmpfiles could not set up the folders in $TMPFILES_CONF (see above)"
         return 0
     fi
     skipped systemd-tmpfiles --create "$TMPFILES_CONF"
