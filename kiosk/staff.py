@@ -115,14 +115,13 @@ def check_classes(session: Session, classes: list[str] | tuple[str, ...]) -> lis
     return cleaned
 
 
-def end_sessions(session: Session, user: StaffUser, *, keep: str | None = None) -> int:
-    """Sign ``user`` out of the dashboard everywhere (but the session ``keep``, a row id).
+def end_sessions(session: Session, user: StaffUser) -> int:
+    """Sign ``user`` out of the dashboard everywhere; return how many sessions ended.
 
-    Returns how many sessions ended; the caller commits.
+    The caller commits. The next request with one of those cookies finds no
+    session row and is sent to the login page.
     """
     query = delete(WebSession).where(WebSession.user_id == user.id)
-    if keep is not None:
-        query = query.where(WebSession.id != keep)
     return session.execute(query).rowcount or 0
 
 
@@ -206,18 +205,15 @@ def update_user(
     return changed
 
 
-def set_password(
-    session: Session, user: StaffUser, password: str, *, actor: str,
-    keep_session: str | None = None,
-) -> None:
-    """Replace the password after checking the policy, ending the account's sessions.
+def set_password(session: Session, user: StaffUser, password: str, *, actor: str) -> None:
+    """Replace the password after checking the policy; end all the account's sessions.
 
-    ``keep_session`` (a ``web_sessions`` row id) survives: the user changing
-    their own password stays signed in there, and only there.
+    Someone changing their own password in the dashboard stays signed in
+    there: :mod:`web.auth` gives that browser a new session afterwards.
     """
     check_password_policy(password, user.username)
     user.password_hash = hash_password(password)
-    end_sessions(session, user, keep=keep_session)
+    end_sessions(session, user)
     record_event(session, Kind.USER_UPDATED, actor=actor,
                  reason=f"{user.username}: password changed")
 

@@ -92,12 +92,13 @@ def change_password():
             flash("The two new passwords differ.", "error")
         else:
             try:
-                # Signs this account out everywhere else, this browser staying in.
-                staff.set_password(db, g.user, new, actor=actor(), keep_session=session.key)
+                staff.set_password(db, g.user, new, actor=actor())
             except ActionError as error:
                 flash(f"Not changed: {error}.", "error")
             else:
                 db.commit()
+                # set_password ended every session of this account, this one too:
+                # this browser carries on under a new token, the others are signed out.
                 renew(session)
                 flash("Password changed.", "ok")
                 return redirect(url_for("today.index"))

@@ -65,11 +65,15 @@ def test_own_password_change_ends_other_sessions_only(make_app, db, ids):
     login(here, "teacher6k")
     login(elsewhere, "teacher6k")
     login(make_app().test_client(), "office")
+    before = here.get_cookie(COOKIE).value
     answer = here.post("/account/password", data={
         "current": PASSWORD, "new": NEW_PASSWORD, "again": NEW_PASSWORD})
     assert answer.status_code == 302
-    assert signed_in(here)
+    assert signed_in(here)  # under a new token...
     assert not signed_in(elsewhere)
+    stale = make_app().test_client()
+    stale.set_cookie(COOKIE, before)  # ...and the one it had before is worthless
+    assert not signed_in(stale)
     assert len(sessions_of(db, ids["teacher6k"])) == 1
     assert len(sessions_of(db, ids["office"])) == 1  # nobody else was touched
 
