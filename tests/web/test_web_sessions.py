@@ -193,3 +193,19 @@ def test_a_session_ended_meanwhile_is_not_written_back(make_app, db, ids):
         session["changed"] = True  # ...which then saves the session it had opened.
     assert sessions_of(db, ids["office"]) == []
     assert not signed_in(client)
+
+
+def test_the_migration_matches_the_model(tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from kiosk.db import Database, current_revision
+    from kiosk.models import Base
+
+    database = Database(f"sqlite:///{tmp_path}/fresh.db")
+    database.upgrade()
+    assert current_revision(database.engine) == "0002"
+    with database.engine.connect() as connection:
+        diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    database.dispose()
+    assert [d for d in diffs if "web_sessions" in repr(d)] == []
