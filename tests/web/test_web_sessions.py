@@ -209,3 +209,28 @@ def test_the_migration_matches_the_model(tmp_path):
         diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     database.dispose()
     assert [d for d in diffs if "web_sessions" in repr(d)] == []
+
+
+def test_the_migration_fixes_the_case_of_teachers_classes(tmp_path):
+    from sqlalchemy import text
+
+    from kiosk.db import Database, upgrade
+
+    database = Database(f"sqlite:///{tmp_path}/old.db")
+    upgrade(database.engine, "0001")
+    with database.engine.begin() as connection:
+        run = connection.exec_driver_sql
+        run("INSERT INTO pupils (id, name, year, class_name, active, created_at)"
+            " VALUES (1, 'Amara', 6, '6K', 1, '2026-01-05 08:00:00')")
+        for user_id in (1, 2):
+            run("INSERT INTO staff_users (id, username, password_hash, role, active, created_at)"
+                f" VALUES ({user_id}, 'teacher{user_id}', 'x', 'teacher', 1,"
+                " '2026-01-05 08:00:00')")
+        run("INSERT INTO staff_classes (user_id, class_name) VALUES"
+            " (1, '6k'), (1, '9Z'), (2, '6k'), (2, '6K')")
+    database.upgrade()
+    with database.engine.connect() as connection:
+        rows = connection.execute(text(
+            "SELECT user_id, class_name FROM staff_classes ORDER BY user_id, class_name")).all()
+    database.dispose()
+    assert [tuple(row) for row in rows] == [(1, "6K"), (1, "9Z"), (2, "6K")]

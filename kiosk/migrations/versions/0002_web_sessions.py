@@ -1,8 +1,12 @@
-"""web sessions in the database
+"""web sessions in the database; teachers' classes in the school's spelling
 
 Revision ID: 0002
 Revises: 0001
 
+Accounts made before classes were checked may have a class typed in another
+case ("6k" for the school's "6K"), which matched no pupil. Each is rewritten
+to the pupils' spelling (a duplicate of one the account already has is
+dropped); a class no pupil has is left alone for an admin to correct.
 """
 from typing import Sequence, Union
 
@@ -32,6 +36,33 @@ def upgrade() -> None:
     with op.batch_alter_table('web_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_web_sessions_expires_at'), ['expires_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_web_sessions_user_id'), ['user_id'], unique=False)
+
+    _canonical_teacher_classes()
+
+
+def _canonical_teacher_classes() -> None:
+    connection = op.get_bind()
+    school = {
+        name.casefold(): name
+        for (name,) in connection.execute(sa.text("SELECT DISTINCT class_name FROM pupils"))
+    }
+    rows = connection.execute(sa.text("SELECT user_id, class_name FROM staff_classes")).all()
+    have = {(user_id, name) for user_id, name in rows}
+    for user_id, name in rows:
+        canonical = school.get(name.casefold())
+        if canonical is None or canonical == name:
+            continue
+        params = {"user_id": user_id, "old": name, "new": canonical}
+        if (user_id, canonical) in have:
+            connection.execute(sa.text(
+                "DELETE FROM staff_classes WHERE user_id = :user_id AND class_name = :old"
+            ), params)
+        else:
+            connection.execute(sa.text(
+                "UPDATE staff_classes SET class_name = :new"
+                " WHERE user_id = :user_id AND class_name = :old"
+            ), params)
+            have.add((user_id, canonical))
 
 
 def downgrade() -> None:
