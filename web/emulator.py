@@ -32,7 +32,13 @@ from sqlalchemy import select
 
 from kiosk.models import Card, Pupil
 from kiosk.status import locker_states
-from web.access import db_session, login_required, visible_classes, visible_pupil
+from web.access import (
+    db_session,
+    login_required,
+    scope_last_taps,
+    visible_classes,
+    visible_pupil,
+)
 from web.helpers import config, form_int, now, state
 
 log = logging.getLogger(__name__)
@@ -87,7 +93,7 @@ def _cards() -> VirtualCards:
 
 
 def _panel() -> dict:
-    lockers = locker_states(db_session(), config(), now=now())
+    lockers = scope_last_taps(locker_states(db_session(), config(), now=now()))
     return {"lockers": lockers, "last_result": _cards().last_result}
 
 

@@ -14,7 +14,7 @@ from itertools import groupby
 from flask import Blueprint, current_app, jsonify, render_template
 
 from kiosk.status import locker_states, pupil_states
-from web.access import db_session, login_required, visible_classes
+from web.access import db_session, login_required, scope_last_taps, visible_classes
 from web.helpers import config, now
 
 bp = Blueprint("today", __name__)
@@ -41,6 +41,8 @@ def today_view() -> dict:
         "collection_time": collect_at.strftime("%H:%M"),
         "after_collection": local_now.time() >= collect_at,
         "pupils": pupils,
+        # No pupils is not "all handed in": the page says so instead of an all-clear.
+        "no_pupils": not pupils,
         "classes": [
             {"name": name, "pupils": list(rows)}
             for name, rows in groupby(pupils, key=lambda row: row["class"])
@@ -57,7 +59,7 @@ def today_view() -> dict:
             "refused_taps": sum(p["refused_today"] for p in pupils),
             "overnight": sum(p["overnight"] for p in pupils),
         },
-        "lockers": locker_states(db, cfg, now=moment),
+        "lockers": scope_last_taps(locker_states(db, cfg, now=moment)),
     }
 
 
@@ -88,7 +90,7 @@ def api_today():
 @bp.get("/api/lockers")
 @login_required
 def api_lockers():
-    """Each locker's heartbeat: online, reader, bays, doors, LEDs, last tap."""
-    lockers = locker_states(db_session(), config(), now=now())
+    """Each locker's heartbeat: online, reader, bays, doors, LEDs, last tap (whose, if allowed)."""
+    lockers = scope_last_taps(locker_states(db_session(), config(), now=now()))
     html = render_template(SECTIONS["lockers"], lockers=lockers)
     return jsonify({"lockers": lockers, "html": {"lockers": html}})

@@ -67,7 +67,7 @@ def test_lockers_panel_shows_offline_and_unlocked(as_user, heartbeat):
     data = client.get("/api/lockers").get_json()
     assert data["lockers"][0]["bays"][0]["locked"] is False
     assert "unlocked" in data["html"]["lockers"] and "online" in data["html"]["lockers"]
-    assert "04A1B2C3D4E5F6" in data["html"]["lockers"]  # last tap
+    assert "Amara Okafor" in data["html"]["lockers"]  # last tap: own pupil, by name (no UID)
 
 
 def test_today_page_polls_the_json_every_second(as_user):
