@@ -33,7 +33,7 @@ from sqlalchemy import select
 from kiosk.models import Card, Pupil
 from kiosk.status import locker_states
 from web.access import db_session, login_required, visible_classes, visible_pupil
-from web.helpers import config, form_int, now, state
+from web.helpers import config, form_id, now, state
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ def api_state():
 def tap():
     """Tap a pupil's card (``pupil_id``) or a new unknown card (``unknown=1``)."""
     cards = _cards()
-    pupil_id = form_int("pupil_id")
+    pupil_id = form_id("pupil_id")
     if pupil_id is not None:
         pupil = visible_pupil(pupil_id)
         uid = next((c.uid for c in pupil.cards if c.active), None)
