@@ -42,8 +42,14 @@ def register(cli: click.Group, command) -> None:
         _setup_logging(ctx.debug)
         config = ctx.config
         app = create_app(config, ctx.database())
-        serve(app, host or config.web.host, port or config.web.port,
-              trusted_proxy=trusted_proxy or config.web.trusted_proxy)
+        host, port = host or config.web.host, port or config.web.port
+        try:
+            serve(app, host, port, trusted_proxy=trusted_proxy or config.web.trusted_proxy)
+        except OSError as error:  # the port is taken, or the address is not this machine's
+            reason = error.strerror or error
+            raise ActionError(f"cannot listen on {host}:{port}: {reason}") from None
+        except ValueError as error:  # waitress: "Invalid host/port specified." (getaddrinfo)
+            raise ActionError(f"cannot listen on {host}:{port}: {error}") from None
 
     @cli.group()
     def users() -> None:
