@@ -24,7 +24,7 @@ def _read_password(from_stdin: bool) -> str:
 
 def register(cli: click.Group, command) -> None:
     """Add ``web`` and the ``users`` group to ``cli``."""
-    from kiosk.cli import Context, _actor, _setup_logging, emit_json, pass_ctx
+    from kiosk.cli import TEXT, Context, _actor, _setup_logging, emit_json, pass_ctx
     from kiosk.pupils import ActionError
 
     @command(cli, "web")
@@ -58,7 +58,7 @@ def register(cli: click.Group, command) -> None:
     @command(users, "create")
     @click.argument("username")
     @click.option("--role", required=True, type=click.Choice(["teacher", "office", "admin"]))
-    @click.option("--class", "classes", multiple=True,
+    @click.option("--class", "classes", multiple=True, type=TEXT,
                   help="A class a teacher sees (repeatable), e.g. --class 6K.")
     @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
     @click.option("--by", "actor", help="Who is doing this (default: the system user).")

@@ -1,7 +1,8 @@
-"""The locker refuses an unlock pulse it could never end: the bay stays locked.
+"""The hardware layer refuses durations it could never end.
 
-``threading.Timer(inf)`` dies in its own thread (OverflowError from the lock's
-timeout) and never relocks; a nan or a billion seconds is as bad.
+The locker: ``threading.Timer(inf)`` dies in its own thread (OverflowError
+from the lock's timeout) and never relocks; a nan or a billion seconds is as
+bad, so the bay stays locked. The virtual card: a nan hold reached nfcpy.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 import pytest
 
 from hardware.locker import BayPins, LockerHardware
+from hardware.virtual_card import present_card
 
 
 @pytest.fixture
@@ -38,3 +40,10 @@ def test_a_sane_unlock_still_opens_and_relocks(hardware, mock_factory):
     while not hardware.bays[1].locked and time.monotonic() < deadline:
         time.sleep(0.02)
     assert hardware.bays[1].locked
+
+
+@pytest.mark.parametrize(("hold", "timeout"), [(float("nan"), 1.0), (float("inf"), 1.0),
+                                               (0.5, float("nan")), (-1, 1.0), (0.5, 1e9)])
+def test_virtual_card_refuses_a_hold_or_timeout_it_could_not_keep(hold, timeout):
+    with pytest.raises(ValueError, match="must be a finite number of seconds"):
+        present_card("04A1B2C3D4E5F6", hold=hold, timeout=timeout, path="udp:127.0.0.1:9")
