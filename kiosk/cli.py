@@ -17,7 +17,7 @@ import logging
 import math
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
 
@@ -26,7 +26,7 @@ import click
 from kiosk.config import ENV_VAR, Config, ConfigError, load_config
 from kiosk.db import Database, DatabaseError
 from kiosk.events import Kind
-from kiosk.inputs import MAX_DAY, MAX_DB_ID, MIN_DAY, InputError, check_text
+from kiosk.inputs import MAX_DB_ID, InputError, check_text
 from kiosk.pupils import ActionError
 
 log = logging.getLogger(__name__)
@@ -365,10 +365,12 @@ def _parse_since(text: str, config: Config) -> datetime:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ActionError(f"--since {text!r} is not an ISO 8601 date or time") from None
-    if not MIN_DAY <= moment.date() <= MAX_DAY:
-        raise ActionError(f"--since {text!r} is out of range ({MIN_DAY} to {MAX_DAY})")
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=config.policy.zone)
+    try:
+        moment.astimezone(UTC)  # as the query will; years 1 and 9999 can fall off the end
+    except OverflowError:
+        raise ActionError(f"--since {text!r} is out of range") from None
     return moment
 
 

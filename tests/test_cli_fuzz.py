@@ -121,7 +121,9 @@ def test_hostile_arguments_give_one_line_errors(school, tmp_path, monkeypatch, p
      "control characters"),
     (["pupils", "add", "--name", "A", "--year", "6", "--class", "6K", "--bay", "99"],
      "bay 99 does not exist on the locker (bays: 1)"),
-    (["events", "--since", "9999-12-31T23:59:59"], "--since"),
+    (["events", "--since", "9999-12-31T23:59:59-05:00"], "--since"),
+    (["events", "--since", "0001-01-01T00:00:00+05:00"], "is out of range"),
+    (["pupils", "approve", "1", "--by", "x", "--until", "9999-12-31"], "out of range"),
 ])
 def test_known_bad_input_is_refused_with_a_clear_message(school, args, message):
     config_file, runner = school
