@@ -174,6 +174,15 @@ def test_web_with_a_bad_host_is_one_line(tmp_path, host):
     _one_line_failure(result, "cannot listen on")
 
 
+def test_demo_with_a_bad_host_is_one_line_before_the_kiosk_starts(tmp_path):
+    config_file = write_config(tmp_path)
+    port = str(free_port(socket.SOCK_STREAM))
+    result = run_cli(config_file, "demo", "--host", "999.999.999.999", "--port", port,
+                     "--data-dir", str(tmp_path / "demo"), check=False, timeout=60)
+    _one_line_failure(result, "cannot listen on 999.999.999.999")
+    assert "Phone Locker demo" not in result.stdout  # it stopped before announcing itself
+
+
 @pytest.mark.parametrize("args", [
     ["kiosk", "--config", "/"],
     ["demo", "--port", "0"],
