@@ -12,6 +12,7 @@ magnet near (door shut) closes the switch and reads as "pressed".
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 
 GOOD_FEEDBACK = (1.0, 0.1)  # LED seconds, beep seconds
 BAD_FEEDBACK = (1.5, 0.8)
+#: the longest unlock pulse asked for anywhere (the CLI's override allows 600 s)
+MAX_UNLOCK_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -70,14 +73,35 @@ class Bay:
         return "closed" if self.door.is_pressed else "open"
 
     def unlock(self, seconds: float) -> None:
-        """Energise the lock now and relock after ``seconds`` (or when the door shuts)."""
+        """Energise the lock now and relock after ``seconds`` (or when the door shuts).
+
+        ``seconds`` must be finite and in 0..MAX_UNLOCK_SECONDS, else ValueError and
+        the lock is not touched: ``threading.Timer(inf)`` dies in its thread
+        (OverflowError from the lock's timeout) and would never relock.
+        """
+        if (isinstance(seconds, bool) or not isinstance(seconds, int | float)
+                or not math.isfinite(seconds) or not 0 < seconds <= MAX_UNLOCK_SECONDS):
+            raise ValueError(f"bay {self.number}: unlock for {seconds!r} s refused "
+                             f"(0 to {MAX_UNLOCK_SECONDS:g} s)")
         with self._mutex:
             self._cancel_timer()
             self._opened_during_unlock = False
+            timer = threading.Timer(seconds, self._relock_from_timer)
+            timer.daemon = True
             self.lock.on()
-            self._relock_timer = threading.Timer(seconds, self.relock)
-            self._relock_timer.daemon = True
-            self._relock_timer.start()
+            try:
+                timer.start()
+            except BaseException:  # no thread, no relock: fail secure, now
+                self.lock.off()
+                raise
+            self._relock_timer = timer
+
+    def _relock_from_timer(self) -> None:
+        try:
+            self.relock()
+        except Exception:  # a relock that fails must be loud, and try the pin once more
+            log.exception("bay %d: relock failed; driving the lock off again", self.number)
+            self.lock.off()
 
     def relock(self) -> None:
         with self._mutex:
