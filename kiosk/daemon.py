@@ -178,12 +178,19 @@ class Kiosk:
 
     def start(self) -> None:
         register_locker(self.db, self.config)
-        with self.db.session() as session:
-            record_event(
-                session, Kind.KIOSK_STARTED, locker_id=self.config.locker.id,
-                reason=f"reader {self.config.reader.device}, pins {self.config.gpio.pin_factory}",
-            )
-            session.commit()
+        try:
+            with self.db.session() as session:
+                record_event(
+                    session, Kind.KIOSK_STARTED, locker_id=self.config.locker.id,
+                    reason=f"reader {self.config.reader.device}, "
+                           f"pins {self.config.gpio.pin_factory}",
+                )
+                session.commit()
+        except Exception as error:
+            # Restarted on a full disk: run (refusing taps, saying why) rather than
+            # exit and be restarted every 2 s with no status file and no red flash.
+            if not self._write_failed("events", error):
+                raise
         self._reader_thread = threading.Thread(
             target=self.reader.run, args=(self.stop_event,), name="reader", daemon=True
         )
@@ -200,7 +207,11 @@ class Kiosk:
             next_heartbeat = next_watchdog = time.monotonic()
             while not self.stop_event.wait(POLL_SECONDS):
                 self.loop_alive = time.monotonic()
-                self.poll_commands()
+                try:
+                    self.poll_commands()
+                except Exception as error:
+                    if not self._write_failed("events", error):
+                        raise  # a bug: exit (locked) and let systemd restart the kiosk
                 if time.monotonic() >= next_heartbeat:
                     self.write_heartbeat()
                     self._report_faults()

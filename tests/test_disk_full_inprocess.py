@@ -154,3 +154,34 @@ def test_disk_full_refuses_the_tap_says_so_flashes_red_and_recovers(school, mock
         taps = session.scalars(select(Event.kind).where(Event.card_uid == BEN,
                                                         Event.actor.is_(None)))
         assert list(taps)[-1] == Kind.DEPOSIT
+
+
+def test_kiosk_restarted_on_a_full_disk_runs_and_says_so(school, mock_factory):
+    """Restarted (watchdog, power cut) while the disk is full, the kiosk must not exit at once
+    (and again every 2 s): it starts, refuses taps, and writes its status file."""
+    config, db = school
+    kiosk_db = Database(config.database.url)
+
+    @event.listens_for(kiosk_db.engine, "connect")
+    def cap(dbapi_connection, _record):
+        dbapi_connection.execute("PRAGMA max_page_count = 1")
+
+    started = f"reader {config.reader.device}, pins {config.gpio.pin_factory}"
+    with kiosk_db.session() as session:  # earlier starts filled the last pages
+        with pytest.raises(OperationalError, match="database or disk is full"):
+            for _ in range(10_000):
+                record_event(session, Kind.KIOSK_STARTED, locker_id=config.locker.id,
+                             reason=started)
+                session.commit()
+        session.rollback()
+    kiosk = Kiosk(config, kiosk_db, pin_factory=mock_factory,
+                  clock_guard=ClockGuard(check_sync=False))
+    try:
+        kiosk.start()
+        assert kiosk.write_faults["events"] == DISK_FULL
+        document = read_status(kiosk.status_file)
+        assert document["problem"] == DISK_FULL
+        assert all(bay["locked"] for bay in document["bays"])
+    finally:
+        kiosk.close()
+        kiosk_db.dispose()
