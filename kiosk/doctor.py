@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +176,18 @@ def check_disk(config: Config, usage: Callable[[Path], Any] = shutil.disk_usage)
     return Check("disk", True, detail)
 
 
+def check_writes(config: Config, now: datetime | None = None) -> Check | None:
+    """The running kiosk's own word that it cannot write the database (its status file)."""
+    from kiosk.runtime_status import current_fault, status_path
+
+    fault = current_fault(config, config.locker.id, now or datetime.now(UTC))
+    if fault is None:
+        return None
+    return Check("writes", False, f"the kiosk says: {fault['problem']} ({fault.get('detail')}); "
+                 f"every tap is refused (from {status_path(config)})",
+                 "free disk space (see the disk line); the kiosk recovers by itself")
+
+
 def check_services(config: Config, systemctl: str | None = None) -> Check:
     systemctl = systemctl or shutil.which("systemctl")
     if config.emulated:
@@ -218,6 +231,9 @@ def run_checks(
         check_disk(config),
         check_services(config),
     ]
+    writes = check_writes(config)
+    if writes is not None:
+        checks.insert(-1, writes)
     if db is not None:
         db.dispose()
     return checks

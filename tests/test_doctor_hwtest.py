@@ -144,3 +144,22 @@ def test_doctor_disk_check_says_the_numbers(tmp_path, free_mb, total_mb, ok, war
 def test_doctor_disk_check_on_this_machine(tmp_path):
     check = check_disk(Config(database=DatabaseConfig(url=f"sqlite:///{tmp_path}/pl.db")))
     assert check.name == "disk" and "MB free of" in check.detail and str(tmp_path) in check.detail
+
+
+def test_doctor_reports_the_kiosks_write_fault(tmp_path):
+    from datetime import UTC, datetime
+
+    from kiosk.runtime_status import DISK_FULL, status_path, write_status
+
+    config_file = write_config(tmp_path)
+    config = load_config(config_file)
+    assert "writes" not in {c.name for c in run_checks(str(config_file), synchronised=lambda: True)}
+    write_status(status_path(config), {
+        "locker_id": config.locker.id, "written_at": datetime.now(UTC).isoformat(), "ok": False,
+        "problem": DISK_FULL, "detail": "OperationalError: database or disk is full",
+        "bays": [], "reader_ok": True,
+    })
+    checks = {c.name: c for c in run_checks(str(config_file), synchronised=lambda: True)}
+    assert checks["writes"].ok is False
+    assert "cannot record taps: disk full" in checks["writes"].line()
+    assert "free disk space" in checks["writes"].line()
