@@ -132,12 +132,13 @@ class Kiosk:
         self._closed = False
         self._heartbeat_lock = threading.Lock()
         self.status_file = status_path(config)
-        #: failing database writes by kind ("events", "heartbeat") -> problem
+        #: failing database writes by kind ("events", "heartbeat", "commands") -> problem
         self.write_faults: dict[str, str] = {}
         self._write_detail = ""
         self._fault_since: datetime | None = None
         self._fault_logged_at = 0.0
         self._faults_lock = threading.RLock()
+        self._status_file_warned = False
 
     # --- callbacks from other threads ------------------------------------------
 
@@ -210,8 +211,10 @@ class Kiosk:
                 try:
                     self.poll_commands()
                 except Exception as error:
-                    if not self._write_failed("events", error):
+                    if not self._write_failed("commands", error):
                         raise  # a bug: exit (locked) and let systemd restart the kiosk
+                else:
+                    self._write_worked("commands")
                 if time.monotonic() >= next_heartbeat:
                     self.write_heartbeat()
                     self._report_faults()
@@ -310,6 +313,7 @@ class Kiosk:
         return True
 
     def _write_worked(self, kind: str) -> None:
+        """A ``kind`` write worked: when it was the last failing kind, the fault is over."""
         with self._faults_lock:
             if self.write_faults.pop(kind, None) is None or self.write_faults:
                 return
@@ -352,7 +356,9 @@ class Kiosk:
         try:
             write_status(self.status_file, document)
         except OSError as error:
-            log.debug("cannot write %s: %s", self.status_file, error)
+            if not self._status_file_warned:  # once: this runs on every beat of a fault
+                self._status_file_warned = True
+                log.warning("cannot write the status file %s: %s", self.status_file, error)
 
     def write_heartbeat(self) -> None:
         """Write this kiosk's status row now (from either thread: one writer at a time)."""
