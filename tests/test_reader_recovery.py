@@ -79,7 +79,7 @@ class PlayedOutage:
         pass
 
 
-@pytest.mark.parametrize("outage", [1, 8, 30])
+@pytest.mark.parametrize("outage", [1, 8, 30, 150])
 def test_reader_is_reopened_soon_after_an_outage_of_any_length(outage, caplog):
     fake = FakeTime()
     played = PlayedOutage(fake, outage)
