@@ -79,6 +79,9 @@ class LockerConfig:
     name: str = "Year 6 locker"
     unlock_seconds: float = 5.0
     bays: tuple[BayConfig, ...] = (BayConfig(number=1, lock_pin=17, door_pin=27),)
+    #: the kiosk's status file for faults the database cannot record (kiosk/runtime_status.py);
+    #: None: $RUNTIME_DIRECTORY or /run/phonelocker, else beside a SQLite database
+    status_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -277,7 +280,7 @@ def _gpio(data: dict[str, Any]) -> GpioConfig:
 def _locker(data: dict[str, Any]) -> LockerConfig:
     table = _table(data, "locker")
     where = "[locker]"
-    _check_keys(table, {"id", "name", "unlock_seconds", "bays"}, where)
+    _check_keys(table, {"id", "name", "unlock_seconds", "bays", "status_file"}, where)
     locker_id = _str(table, "id", where, LockerConfig.id)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", locker_id):
         raise ConfigError(f"{where}.id: use letters, digits, '-', '_' or '.', got {locker_id!r}")
@@ -315,6 +318,7 @@ def _locker(data: dict[str, Any]) -> LockerConfig:
         unlock_seconds=_number(table, "unlock_seconds", where, 5.0, minimum=0.05,
                                maximum=MAX_UNLOCK_SECONDS),
         bays=bays,
+        status_file=_str(table, "status_file", where, "") if "status_file" in table else None,
     )
 
 
