@@ -43,7 +43,7 @@ def register(cli: click.Group, command) -> None:
         with ctx.database().session() as session:
             pupil = add_pupil(
                 session, name=name, year=year, class_name=class_name, card_uid=card_uid,
-                external_id=external_id, bay=bay, actor=_actor(actor),
+                external_id=external_id, bay=bay, actor=_actor(actor), now=ctx.now,
             )
             session.commit()
             if as_json:
@@ -119,11 +119,13 @@ def register(cli: click.Group, command) -> None:
     def pupils_approve(ctx: Context, pupil_id: int, by: str, until: str | None) -> None:
         """Record SLT agreement that a Year 5 pupil may bring a phone."""
         from kiosk.pupils import approve_year5, get_pupil, parse_date
+        from kiosk.status import local_today
 
         end = parse_date(until, "--until") if until else None
         with ctx.database().session() as session:
             pupil = get_pupil(session, pupil_id)
-            approve_year5(session, pupil, by=by, until=end)
+            approve_year5(session, pupil, by=by, until=end, now=ctx.now,
+                          today=local_today(ctx.config, ctx.now))
             session.commit()
             click.echo(f"approved: {pupil.name}" + (f" until {end}" if end else ""))
 
@@ -139,7 +141,8 @@ def register(cli: click.Group, command) -> None:
 
         with ctx.database().session() as session:
             pupil = get_pupil(session, pupil_id)
-            release_early(session, pupil, by=by, reason=reason, on_date=local_today(ctx.config))
+            release_early(session, pupil, by=by, reason=reason,
+                          on_date=local_today(ctx.config, ctx.now), now=ctx.now)
             session.commit()
             click.echo(f"early collection authorised today for {pupil.name}")
 
@@ -154,7 +157,7 @@ def register(cli: click.Group, command) -> None:
 
         with ctx.database().session() as session:
             pupil = get_pupil(session, pupil_id)
-            card = assign_card(session, pupil, uid, actor=_actor(actor))
+            card = assign_card(session, pupil, uid, actor=_actor(actor), now=ctx.now)
             session.commit()
             click.echo(f"card {card.uid} assigned to {pupil.name}")
 
@@ -168,7 +171,7 @@ def register(cli: click.Group, command) -> None:
         from kiosk.pupils import revoke_card
 
         with ctx.database().session() as session:
-            card = revoke_card(session, uid, actor=_actor(actor), reason=reason)
+            card = revoke_card(session, uid, actor=_actor(actor), reason=reason, now=ctx.now)
             session.commit()
             click.echo(f"card {card.uid} revoked")
 
@@ -182,6 +185,6 @@ def register(cli: click.Group, command) -> None:
 
         with ctx.database().session() as session:
             pupil = get_pupil(session, pupil_id)
-            update_pupil(session, pupil, actor=_actor(actor), active=False)
+            update_pupil(session, pupil, actor=_actor(actor), active=False, now=ctx.now)
             session.commit()
             click.echo(f"{pupil.name} deactivated")

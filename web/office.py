@@ -79,12 +79,12 @@ def unlock():
         return redirect(url_for("office.index"))
     if locker_id is not None and db.get(Locker, locker_id) is None:
         abort(400, "no such locker")
-    if not kiosk_online(db, locker_id, max_age=config().web.offline_after_seconds):
+    if not kiosk_online(db, locker_id, max_age=config().web.offline_after_seconds, now=now()):
         flash("kiosk offline: no fresh heartbeat, nothing was unlocked. Use the locker's key.",
               "error")
         return redirect(url_for("office.index"))
     commands = queue_unlock(db, actor=actor(), reason=reason, locker_id=locker_id, bay=bay,
-                            seconds=seconds)
+                            seconds=seconds, now=now())
     db.commit()
     log.info("unlock %s/%s queued by %s", locker_id or "all", bay or "all", actor())
     ids = ",".join(str(c.id) for c in commands)
@@ -105,8 +105,9 @@ def release():
     pupil = visible_pupil(form_int("pupil_id") or 0)
     db = db_session()
     try:
+        moment = now()
         release_early(db, pupil, by=actor(), reason=form_text("reason"),
-                      on_date=local_today(config(), now()))
+                      on_date=local_today(config(), moment), now=moment)
     except ActionError as error:
         db.rollback()
         flash(f"Not authorised: {error}", "error")
@@ -126,7 +127,8 @@ def handback():
         abort(400, "kind must be office_return or kept_in_office")
     db = db_session()
     try:
-        office_takes_phone(db, pupil, actor=actor(), reason=form_text("reason"), kind=kind)
+        office_takes_phone(db, pupil, actor=actor(), reason=form_text("reason"), kind=kind,
+                           now=now())
     except ActionError as error:
         db.rollback()
         flash(f"Not recorded: {error}", "error")
