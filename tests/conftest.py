@@ -13,7 +13,7 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import pytest
@@ -43,6 +43,14 @@ def requested_now() -> datetime | None:
     if moment.tzinfo is None:
         raise pytest.UsageError(f"{TEST_NOW_VAR}={raw!r} needs an offset, e.g. Z or +01:00")
     return moment.astimezone(UTC)
+
+
+def real_now(tz: tzinfo = UTC) -> datetime:
+    """The wall clock as a subprocess sees it, even while ``PHONELOCKER_TEST_NOW``
+    moves this process's clock: for comparing with what a subprocess wrote."""
+    if time_machine.escape_hatch.is_travelling():
+        return time_machine.escape_hatch.datetime.datetime.now(tz)
+    return datetime.now(tz)
 
 
 def pytest_configure(config: pytest.Config) -> None:
