@@ -18,7 +18,7 @@ import math
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import wraps
+from functools import cached_property, wraps
 from pathlib import Path
 
 import click
@@ -48,6 +48,11 @@ class Context:
         if self._config is None:
             self._config = load_config(self.config_path)
         return self._config
+
+    @cached_property
+    def now(self) -> datetime:
+        """The wall clock (aware UTC), read once: one command's stamps all agree."""
+        return datetime.now(UTC)
 
     def database(self, check: bool = True) -> Database:
         if self._db is None:
@@ -319,7 +324,7 @@ def status(ctx: Context, as_json: bool) -> None:
     from kiosk.status import pupil_states
 
     with ctx.database().session() as session:
-        document = pupil_states(session, ctx.config)
+        document = pupil_states(session, ctx.config, now=ctx.now)
     if as_json:
         emit_json(document)
         return
@@ -388,13 +393,13 @@ def lockers(ctx: Context, as_json: bool, forget_id: str | None, actor: str | Non
         from kiosk.commands import forget_locker
 
         with ctx.database().session() as session:
-            forget_locker(session, forget_id, actor=_actor(actor))
+            forget_locker(session, forget_id, actor=_actor(actor), now=ctx.now)
             session.commit()
         click.echo(f"locker {forget_id} forgotten")
         return
 
     with ctx.database().session() as session:
-        rows = locker_states(session, ctx.config)
+        rows = locker_states(session, ctx.config, now=ctx.now)
     if as_json:
         emit_json(rows)
         return
@@ -435,10 +440,11 @@ def override(ctx: Context, reason: str, actor: str, locker_id: str | None, bay: 
     max_age = ctx.config.web.offline_after_seconds
     with database.session() as session:
         check_bay(bay, known_bays(session, ctx.config), what="--bay")
-        if not kiosk_online(session, locker_id, max_age=max_age):
+        if not kiosk_online(session, locker_id, max_age=max_age, now=ctx.now):
             raise ActionError("kiosk offline: no fresh heartbeat. Use the locker's key.")
         commands = queue_unlock(
-            session, actor=actor, reason=reason, locker_id=locker_id, bay=bay, seconds=seconds
+            session, actor=actor, reason=reason, locker_id=locker_id, bay=bay, seconds=seconds,
+            now=ctx.now,
         )
         if not commands:
             raise ActionError("no lockers are registered yet")
@@ -525,7 +531,7 @@ def hw_test(ctx: Context, pulse: float, card_seconds: float) -> None:
     try:
         with database.session() as session:
             running = kiosk_online(session, config.locker.id,
-                                   max_age=config.web.offline_after_seconds)
+                                   max_age=config.web.offline_after_seconds, now=ctx.now)
     except Exception:  # noqa: BLE001 - no database yet is fine for a wiring test
         running = False
     if running:

@@ -14,6 +14,7 @@ with ``phonelocker users create NAME --role admin``.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from functools import cache
 
 from sqlalchemy import delete, select
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from kiosk.events import Kind, record_event
-from kiosk.models import Pupil, StaffClass, StaffUser, WebSession
+from kiosk.models import Pupil, StaffClass, StaffUser, WebSession, naive_utc
 from kiosk.pupils import ActionError
 
 ROLES = ("teacher", "office", "admin")
@@ -149,8 +150,13 @@ def create_user(
     role: str,
     actor: str,
     classes: list[str] | tuple[str, ...] = (),
+    now: datetime | None = None,
 ) -> StaffUser:
-    """Add an account; a teacher sees only ``classes``. Raises ActionError on bad input."""
+    """Add an account; a teacher sees only ``classes``. Raises ActionError on bad input.
+
+    ``now`` is the caller's clock (default: the wall clock).
+    """
+    at = naive_utc(now)
     username = normalise_username(username)
     check_role(role)
     if get_user(session, username) is not None:
@@ -158,12 +164,12 @@ def create_user(
     check_password_policy(password, username)
     classes = check_classes(session, classes)
     user = StaffUser(username=username, password_hash=hash_password(password), role=role,
-                     active=True)
+                     active=True, created_at=at)
     user.classes = [StaffClass(class_name=name) for name in classes]
     session.add(user)
     session.flush()
     detail = f"role {role}" + (f", classes {', '.join(classes)}" if classes else "")
-    record_event(session, Kind.USER_CREATED, actor=actor, reason=f"{username}: {detail}")
+    record_event(session, Kind.USER_CREATED, at=at, actor=actor, reason=f"{username}: {detail}")
     return user
 
 
@@ -175,6 +181,7 @@ def update_user(
     role: str | None = None,
     classes: list[str] | tuple[str, ...] | None = None,
     active: bool | None = None,
+    now: datetime | None = None,
 ) -> list[str]:
     """Change role, classes or active; return what changed (recorded as one event).
 
@@ -200,12 +207,14 @@ def update_user(
         end_sessions(session, user)
     if changed:
         session.flush()
-        record_event(session, Kind.USER_UPDATED, actor=actor,
+        record_event(session, Kind.USER_UPDATED, at=naive_utc(now), actor=actor,
                      reason=f"{user.username}: {'; '.join(changed)}")
     return changed
 
 
-def set_password(session: Session, user: StaffUser, password: str, *, actor: str) -> None:
+def set_password(
+    session: Session, user: StaffUser, password: str, *, actor: str, now: datetime | None = None
+) -> None:
     """Replace the password after checking the policy; end all the account's sessions.
 
     Someone changing their own password in the dashboard stays signed in
@@ -214,7 +223,7 @@ def set_password(session: Session, user: StaffUser, password: str, *, actor: str
     check_password_policy(password, user.username)
     user.password_hash = hash_password(password)
     end_sessions(session, user)
-    record_event(session, Kind.USER_UPDATED, actor=actor,
+    record_event(session, Kind.USER_UPDATED, at=naive_utc(now), actor=actor,
                  reason=f"{user.username}: password changed")
 
 

@@ -73,7 +73,7 @@ def register(cli: click.Group, command) -> None:
         password = _read_password(password_stdin)
         with ctx.database().session() as session:
             user = staff.create_user(session, username, password, role=role,
-                                     classes=list(classes), actor=_actor(actor))
+                                     classes=list(classes), actor=_actor(actor), now=ctx.now)
             session.commit()
             click.echo(f"created {user.username} ({role})")
 
@@ -120,7 +120,8 @@ def register(cli: click.Group, command) -> None:
 
         with ctx.database().session() as session:
             user = _user(session, username)
-            staff.set_password(session, user, _read_password(password_stdin), actor=_actor(actor))
+            staff.set_password(session, user, _read_password(password_stdin), actor=_actor(actor),
+                               now=ctx.now)
             session.commit()
             click.echo(f"password changed for {user.username}")
 
@@ -136,7 +137,8 @@ def register(cli: click.Group, command) -> None:
 
             with ctx.database().session() as session:
                 user = _user(session, username)
-                staff.update_user(session, user, active=_active, actor=_actor(actor))
+                staff.update_user(session, user, active=_active, actor=_actor(actor),
+                                  now=ctx.now)
                 session.commit()
                 click.echo(f"{user.username} {'enabled' if _active else 'disabled'}")
 
