@@ -5,8 +5,10 @@ Two steps, so the dashboard can show a preview before anything is written:
 * :func:`parse_pupils_csv` reads and checks the file without touching the
   database, returning an :class:`ImportPlan` of good rows and row errors.
 * :func:`apply_import` matches the rows to existing pupils and creates or
-  updates them through :mod:`kiosk.pupils` (so every change is an event).
-  It is all or nothing: every check is made before the first write.
+  updates them, recording the events :mod:`kiosk.pupils` would (so every
+  change is an event). It is all or nothing: every check is made before the
+  first write, and the write itself is a few bulk statements in one short
+  transaction (the kiosk's taps wait for it, see :mod:`kiosk.db`).
 
 Exports from SIMS, Arbor and similar are accepted: headers are matched
 case-insensitively, in UTF-8 (with or without BOM), UTF-16 or Windows cp1252.
@@ -18,23 +20,19 @@ import codecs
 import csv
 import io
 import re
+import time
 import unicodedata
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import Boolean, DateTime, Row, insert, select, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
-from kiosk.events import Kind, record_event
-from kiosk.models import Card, Pupil
-from kiosk.pupils import (
-    ActionError,
-    add_pupil,
-    assign_card,
-    check_year,
-    normalise_uid,
-    revoke_card,
-    update_pupil,
-)
+from kiosk.db import begin_write
+from kiosk.events import Kind, event_values, record_events
+from kiosk.models import Card, Pupil, utcnow
+from kiosk.prepared import run_many
+from kiosk.pupils import ActionError, check_year, normalise_uid
 
 # Accepted header names (normalised: lower case, single spaces), in order of preference.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -56,6 +54,14 @@ REQUIRED_HINT = {
 }
 YEAR_PATTERN = re.compile(r"^(?:y(?:ea)?r?\.?\s*)?(\d{1,2}|r|rec|reception)$", re.IGNORECASE)
 MAX_LENGTH = {"name": 200, "class": 64, "external_id": 64}
+# Bulk inserts: one executemany each, without the ORM's per-row bookkeeping
+# (the rows have no objects in the session to keep in step).
+PUPILS = Pupil.__table__
+INSERT_CARD_SQL = sql_text(
+    "INSERT INTO cards (uid, pupil_id, active, issued_at) VALUES (:uid, :pupil_id, :active,"
+    " :issued_at)"
+)
+INSERT_CARD_TYPES = {"active": Boolean(), "issued_at": DateTime()}
 
 
 @dataclass
@@ -348,74 +354,188 @@ def format_errors(plan: ImportPlan) -> str:
 # ---------------------------------------------------------------------------- applying
 
 
+@dataclass(frozen=True)
+class _Snapshot:
+    """The pupils and active cards an import is matched against, read in two queries."""
+
+    pupils: dict[int, Row]  # id -> (id, external_id, name, class_name, year, active, left_at)
+    cards: dict[str, Row]  # uid -> (id, uid, pupil_id), active cards only
+
+    @classmethod
+    def read(cls, session: Session) -> _Snapshot:
+        connection = session.connection()  # Core rows: no ORM bookkeeping for 50,000 of them
+        pupils = connection.execute(
+            select(Pupil.id, Pupil.external_id, Pupil.name, Pupil.class_name, Pupil.year,
+                   Pupil.active, Pupil.left_at).order_by(Pupil.id)
+        ).all()
+        cards = connection.execute(
+            select(Card.id, Card.uid, Card.pupil_id).where(Card.active).order_by(Card.id)
+        ).all()
+        return cls({p.id: p for p in pupils}, {c.uid: c for c in cards})
+
+
 @dataclass
 class _Step:
     row: PupilRow
     outcome: RowOutcome
-    pupil: Pupil | None
+    pupil: Row | None
     adopt_id: bool = False  # a hand-added pupil is matched by name and gets the file's UPN
 
 
+@dataclass
+class ImportTimings:
+    """Where an import's time went (seconds), for ``phonelocker bench import``."""
+
+    prepare: float = 0.0  # reading and matching, outside the write transaction
+    write: float = 0.0  # from taking the write lock to the last statement (the caller commits)
+
+
 def apply_import(
-    session: Session, plan: ImportPlan, *, actor: str, dry_run: bool = False
+    session: Session, plan: ImportPlan, *, actor: str, dry_run: bool = False,
+    timings: ImportTimings | None = None,
 ) -> ImportResult:
-    """Create or update the plan's pupils in ``session``; the caller commits.
+    """Create or update the plan's pupils in ``session``; the caller commits at once.
 
     Pupils are matched on ``external_id`` (UPN/admission number) when the row has
     one, otherwise on exact name and class. Everything is checked before anything
     is written: on any problem :class:`ActionError` is raised and the session is
     untouched. With ``dry_run`` nothing is ever written and the result says what
-    would happen. One ``import`` event records the totals.
+    would happen. One ``import`` event records the totals, beside the usual
+    pupil_added, pupil_updated, enrol and card_revoked events of each row.
+
+    The write is kept short so the kiosk's taps never wait long on it: pupils
+    and cards are read and matched first, outside any transaction; then the
+    write lock is taken (:func:`kiosk.db.begin_write`), the pupils and cards are
+    read again and, only if they changed meanwhile (a pupil edited on the
+    dashboard, a card enrolled), matched again, so nothing written in between
+    is overwritten or lost; then everything is applied with bulk statements.
     """
     if not plan.ok:
         raise ActionError(format_errors(plan))
-    steps, moved_cards = _prepare(session, plan)
-    result = ImportResult(
+    started = time.perf_counter()
+    snapshot = _Snapshot.read(session)
+    steps, moved_cards = _prepare(snapshot, plan)
+    result = _result(steps, dry_run)
+    if dry_run:
+        if timings is not None:
+            timings.prepare = time.perf_counter() - started
+        return result
+    # On SQLite the reads above ran outside any transaction (pysqlite starts one at
+    # the first write), so the write lock taken now comes with a fresh snapshot.
+    prepared = time.perf_counter()
+    begin_write(session)
+    fresh = _Snapshot.read(session)
+    if fresh != snapshot:
+        steps, moved_cards = _prepare(fresh, plan)
+        result = _result(steps, dry_run)
+    _write(session, steps, moved_cards, fresh, actor=actor, summary=result.summary)
+    if timings is not None:
+        timings.prepare = prepared - started
+        timings.write = time.perf_counter() - prepared
+    return result
+
+
+def _result(steps: list[_Step], dry_run: bool) -> ImportResult:
+    return ImportResult(
         created=sum(s.outcome.action == "create" for s in steps),
         updated=sum(s.outcome.action == "update" for s in steps),
         unchanged=sum(s.outcome.action == "unchanged" for s in steps),
         rows=[s.outcome for s in steps],
         dry_run=dry_run,
     )
-    if dry_run:
-        return result
 
-    # Cards moving between pupils in this file are freed first, so swaps work in any order.
+
+def _write(
+    session: Session, steps: list[_Step], moved_cards: list[str], snapshot: _Snapshot, *,
+    actor: str, summary: str,
+) -> None:
+    """Apply the prepared steps with a handful of bulk statements, in the session's transaction.
+
+    The events are those :mod:`kiosk.pupils` would record row by row, in the
+    same order: cards moving between pupils in this file are revoked first (so
+    swaps work in any order), then each row's pupil, then its card.
+    """
+    now = utcnow()
+    events: list[dict] = []
+    revoked: list[dict] = []
+    revoked_ids: set[int] = set()
+
+    def revoke(card: Row, reason: str) -> None:
+        revoked.append({"id": card.id, "active": False, "revoked_at": now})
+        revoked_ids.add(card.id)
+        events.append(event_values(Kind.CARD_REVOKED, at=now, pupil_id=card.pupil_id,
+                                   card_uid=card.uid, actor=actor, reason=reason))
+
     for uid in moved_cards:
-        revoke_card(session, uid, actor=actor, reason="moved to another pupil by import")
+        revoke(snapshot.cards[uid], "moved to another pupil by import")
+
+    creates = [step for step in steps if step.pupil is None]
+    if creates:
+        new_ids = session.scalars(
+            insert(PUPILS).returning(PUPILS.c.id, sort_by_parameter_order=True),
+            [
+                {"name": s.row.name, "year": s.row.year, "class_name": s.row.class_name,
+                 "external_id": s.row.external_id, "bay": None, "active": True,
+                 "created_at": now}
+                for s in creates
+            ],
+        ).all()
+        for step, pupil_id in zip(creates, new_ids, strict=True):
+            step.outcome.pupil_id = pupil_id
+
+    cards_of: dict[int, list[Row]] = {}
+    for card in snapshot.cards.values():
+        cards_of.setdefault(card.pupil_id, []).append(card)
+    updates: list[dict] = []
+    new_cards: list[dict] = []
     for step in steps:
-        row = step.row
+        row, pupil_id = step.row, step.outcome.pupil_id
         if step.pupil is None:
-            step.pupil = add_pupil(
-                session, name=row.name, year=row.year, class_name=row.class_name, actor=actor,
-                card_uid=row.card_uid, external_id=row.external_id,
-            )
+            events.append(event_values(Kind.PUPIL_ADDED, at=now, pupil_id=pupil_id, actor=actor))
         elif step.outcome.action == "update":
-            update_pupil(
-                session, step.pupil, actor=actor, name=row.name, year=row.year,
-                class_name=row.class_name, active=True,
-            )
+            pupil = step.pupil
+            updates.append({
+                "id": pupil.id, "name": row.name, "year": row.year,
+                "class_name": row.class_name, "active": True,
+                "left_at": pupil.left_at if pupil.active else None,
+                "external_id": row.external_id if step.adopt_id else pupil.external_id,
+            })
+            # The reason names the fields as kiosk.pupils.update_pupil does.
+            fields = [c for c in step.outcome.changes if c not in ("external_id", "card")]
+            if fields:
+                events.append(event_values(Kind.PUPIL_UPDATED, at=now, pupil_id=pupil_id,
+                                           actor=actor, reason=", ".join(fields)))
             if step.adopt_id:
-                step.pupil.external_id = row.external_id
-                record_event(
-                    session, Kind.PUPIL_UPDATED, pupil_id=step.pupil.id, actor=actor,
-                    reason="external_id",
-                )
-            if "card" in step.outcome.changes:
-                assign_card(session, step.pupil, row.card_uid or "", actor=actor)
-        step.outcome.pupil_id = step.pupil.id
-    record_event(session, Kind.IMPORT, actor=actor, reason=result.summary)
-    return result
+                events.append(event_values(Kind.PUPIL_UPDATED, at=now, pupil_id=pupil_id,
+                                           actor=actor, reason="external_id"))
+        if row.card_uid and (step.pupil is None or "card" in step.outcome.changes):
+            for card in cards_of.get(pupil_id, []):
+                if card.id not in revoked_ids:
+                    revoke(card, f"replaced by {row.card_uid}")
+            new_cards.append({"uid": row.card_uid, "pupil_id": pupil_id, "active": True,
+                              "issued_at": now})
+            events.append(event_values(Kind.ENROL, at=now, pupil_id=pupil_id,
+                                       card_uid=row.card_uid, actor=actor))
+    events.append(event_values(Kind.IMPORT, at=now, actor=actor, reason=summary))
+
+    # Revocations before the new cards: a card UID may be active for one pupil only.
+    if revoked:
+        session.execute(update(Card), revoked)
+    if updates:
+        session.execute(update(Pupil), updates)
+    if new_cards:
+        run_many(session, INSERT_CARD_SQL, INSERT_CARD_TYPES, new_cards)
+    record_events(session, events)
 
 
-def _prepare(session: Session, plan: ImportPlan) -> tuple[list[_Step], list[str]]:
-    """Match rows to pupils and check cards, without writing; raise ActionError on conflicts."""
-    pupils = session.scalars(select(Pupil)).all()
-    by_id = {p.external_id: p for p in pupils if p.external_id}
-    by_name: dict[tuple[str, str], list[Pupil]] = {}
-    for pupil in pupils:
+def _prepare(snapshot: _Snapshot, plan: ImportPlan) -> tuple[list[_Step], list[str]]:
+    """Match rows to pupils and check cards, in memory; raise ActionError on conflicts."""
+    pupils = snapshot.pupils
+    by_id = {p.external_id: p for p in pupils.values() if p.external_id}
+    by_name: dict[tuple[str, str], list[Row]] = {}
+    for pupil in pupils.values():
         by_name.setdefault((pupil.name, pupil.class_name), []).append(pupil)
-    cards = {c.uid: c for c in session.scalars(select(Card).where(Card.active))}
+    cards = snapshot.cards
     card_of = {c.pupil_id: c.uid for c in cards.values()}
 
     problems: list[str] = []
@@ -452,7 +572,7 @@ def _prepare(session: Session, plan: ImportPlan) -> tuple[list[_Step], list[str]
     moved: list[str] = []
     for step in steps:
         uid = step.row.card_uid
-        owner = cards[uid].pupil if uid in cards else None
+        owner = pupils[cards[uid].pupil_id] if uid in cards else None
         if owner is None or (step.pupil is not None and owner.id == step.pupil.id):
             continue
         other = row_of_pupil.get(owner.id)
@@ -469,7 +589,7 @@ def _prepare(session: Session, plan: ImportPlan) -> tuple[list[_Step], list[str]
     return steps, moved
 
 
-def _changes(pupil: Pupil, row: PupilRow, card_uid: str | None, adopt_id: bool) -> list[str]:
+def _changes(pupil: Row, row: PupilRow, card_uid: str | None, adopt_id: bool) -> list[str]:
     """The fields ``row`` would change, named as :func:`kiosk.pupils.update_pupil` names them."""
     pairs = (
         ("name", row.name != pupil.name),

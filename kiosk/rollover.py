@@ -4,7 +4,9 @@ Pure domain functions; the click command is in :mod:`kiosk.cli_ops`.
 
 Database writes follow the project's rule for this pysqlite setup (no
 ``begin_nested``): everything is checked first, then written, then committed
-once, so a refusal leaves nothing behind.
+once, so a refusal leaves nothing behind. The write is a few bulk statements
+under ``BEGIN IMMEDIATE`` (:func:`kiosk.db.begin_write`), so it is short and
+the kiosk's taps wait for it rather than fail.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from kiosk.events import Kind, record_event
+from kiosk.db import begin_write
+from kiosk.events import Kind, event_values, record_event, record_events
 from kiosk.maintenance_common import MaintenanceError, count_rows
 from kiosk.models import Card, Event, Holding, Pupil, Year5Approval, naive_utc
 
@@ -46,6 +49,8 @@ class RolloverPlan:
     #: (pupil id, name, year, locker, bay, leaving)
     holdings: list[tuple[int, str, int, str, int, bool]] = field(default_factory=list)
     previous_rollover: datetime | None = None
+    #: the school's local date the plan was made for (approvals ending "until" today)
+    today: date | None = None
     applied: bool = False
     event_id: int | None = None
 
@@ -85,7 +90,7 @@ def plan_rollover(session: Session, *, now: datetime | None = None, today: date 
     """
     now = naive_utc(now)
     today = today or now.date()
-    plan = RolloverPlan(at=now)
+    plan = RolloverPlan(at=now, today=today)
     pupils = session.scalars(
         select(Pupil).where(Pupil.active.is_(True)).order_by(Pupil.year, Pupil.class_name,
                                                               Pupil.name, Pupil.id)
@@ -129,6 +134,11 @@ def plan_rollover(session: Session, *, now: datetime | None = None, today: date 
     return plan
 
 
+def _compared(plan: RolloverPlan) -> tuple:
+    """What a rollover would write, to tell whether a plan is still current."""
+    return plan.moves, plan.leavers, plan.cards_to_revoke, plan.approvals_to_end
+
+
 def apply_rollover(
     session: Session, plan: RolloverPlan, *, actor: str, force: bool = False
 ) -> RolloverPlan:
@@ -145,41 +155,69 @@ def apply_rollover(
     blockers = plan.blockers()
     if blockers and not force:
         raise MaintenanceError("rollover refused: " + "; ".join(blockers) + " (--force to go on)")
+    # The plan was read outside any transaction; take the write lock and read it
+    # again, so what is written is exactly what was shown (nothing changed meanwhile).
+    begin_write(session)
+    fresh = plan_rollover(session, now=plan.at, today=plan.today)
+    if _compared(fresh) != _compared(plan):
+        raise MaintenanceError(
+            "the pupils changed while the rollover was being prepared (a pupil, card or "
+            "approval was edited): nothing was changed; run it again"
+        )
+    blockers = fresh.blockers()  # a phone handed in meanwhile blocks as one shown would
+    if blockers and not force:
+        raise MaintenanceError("rollover refused: " + "; ".join(blockers) + " (--force to go on)")
     now = plan.at
+    events: list[dict] = []
     for move in plan.moves:
-        pupil = session.get(Pupil, move.pupil_id)
-        pupil.year = move.year_to
-        record_event(
-            session, Kind.PUPIL_UPDATED, at=now, pupil_id=pupil.id, actor=actor,
+        events.append(event_values(
+            Kind.PUPIL_UPDATED, at=now, pupil_id=move.pupil_id, actor=actor,
             reason=f"rollover: year {move.year_from} -> {move.year_to}",
-        )
+        ))
+    leaving = [move.pupil_id for move in plan.leavers]
+    cards: dict[int, list[tuple[int, str]]] = {}
+    for card_id, pupil_id, uid in session.execute(
+        select(Card.id, Card.pupil_id, Card.uid)
+        .where(Card.pupil_id.in_(leaving), Card.active.is_(True))
+        .order_by(Card.id)
+    ):
+        cards.setdefault(pupil_id, []).append((card_id, uid))
     for move in plan.leavers:
-        pupil = session.get(Pupil, move.pupil_id)
-        pupil.active = False
-        pupil.left_at = now
-        record_event(
-            session, Kind.PUPIL_UPDATED, at=now, pupil_id=pupil.id, actor=actor,
+        events.append(event_values(
+            Kind.PUPIL_UPDATED, at=now, pupil_id=move.pupil_id, actor=actor,
             reason=f"rollover: left (Year {move.year_from})",
-        )
-        for card in pupil.cards:
-            if card.active:
-                card.active = False
-                card.revoked_at = now
-                record_event(
-                    session, Kind.CARD_REVOKED, at=now, pupil_id=pupil.id, card_uid=card.uid,
-                    actor=actor, reason="rollover: pupil left",
-                )
-    ended: dict[int, int] = {}
-    for approval_id, pupil_id, _name in plan.approvals_to_end:
-        approval = session.get(Year5Approval, approval_id)
-        approval.revoked_at = now
-        approval.revoked_by = actor
-        ended[pupil_id] = ended.get(pupil_id, 0) + 1
+        ))
+        for _card_id, uid in cards.get(move.pupil_id, []):
+            events.append(event_values(
+                Kind.CARD_REVOKED, at=now, pupil_id=move.pupil_id, card_uid=uid, actor=actor,
+                reason="rollover: pupil left",
+            ))
+    ended = dict.fromkeys(pupil_id for _approval, pupil_id, _name in plan.approvals_to_end)
     for pupil_id in ended:
-        record_event(
-            session, Kind.APPROVAL_REVOKED, at=now, pupil_id=pupil_id, actor=actor,
+        events.append(event_values(
+            Kind.APPROVAL_REVOKED, at=now, pupil_id=pupil_id, actor=actor,
             reason="rollover: new school year",
+        ))
+    # Bulk UPDATEs by primary key (one executemany each): the write lock is held
+    # for milliseconds however many pupils there are, and taps go on meanwhile.
+    if plan.moves:
+        session.execute(update(Pupil), [{"id": m.pupil_id, "year": m.year_to} for m in plan.moves])
+    if leaving:
+        session.execute(
+            update(Pupil), [{"id": pid, "active": False, "left_at": now} for pid in leaving]
         )
+    revoked = [{"id": card_id, "active": False, "revoked_at": now}
+               for pupil_cards in cards.values() for card_id, _uid in pupil_cards]
+    if revoked:
+        session.execute(update(Card), revoked)
+    if plan.approvals_to_end:
+        session.execute(
+            update(Year5Approval),
+            [{"id": approval_id, "revoked_at": now, "revoked_by": actor}
+             for approval_id, _pupil, _name in plan.approvals_to_end],
+        )
+    record_events(session, events)
+    session.expire_all()  # the plan's Pupil objects are stale after the bulk updates
     moved = " ".join(f"{key}:{value}" for key, value in plan.year_counts.items())
     event = record_event(
         session,
