@@ -99,6 +99,18 @@ def begin_write(session: Session) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def fingerprint(session: Session, queries: tuple[str, ...]) -> tuple:
+    """The raw rows of ``queries``, to tell whether data changed between two moments.
+
+    A bulk writer reads and prepares outside the write transaction, takes the
+    fingerprint *before* that read, and again after :func:`begin_write`: equal
+    means what it read is still what is there. Plain SQL on the DBAPI cursor,
+    because it runs while the lock is held (about 0.1 s for 50,000 rows).
+    """
+    connection = session.connection()
+    return tuple(connection.exec_driver_sql(sql).fetchall() for sql in queries)
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 

@@ -24,14 +24,14 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 
-from sqlalchemy import Boolean, DateTime, Row, insert, select, update
+from sqlalchemy import Boolean, DateTime, Row, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
-from kiosk.db import begin_write
-from kiosk.events import Kind, event_values, record_events
+from kiosk.db import begin_write, fingerprint
+from kiosk.events import INSERT_EVENT_TYPES, INSERT_EVENTS_SQL, Kind, event_values
 from kiosk.models import Card, Pupil, utcnow
-from kiosk.prepared import run_many
+from kiosk.prepared import prepare_rows, run_many
 from kiosk.pupils import ActionError, check_year, normalise_uid
 
 # Accepted header names (normalised: lower case, single spaces), in order of preference.
@@ -54,14 +54,6 @@ REQUIRED_HINT = {
 }
 YEAR_PATTERN = re.compile(r"^(?:y(?:ea)?r?\.?\s*)?(\d{1,2}|r|rec|reception)$", re.IGNORECASE)
 MAX_LENGTH = {"name": 200, "class": 64, "external_id": 64}
-# Bulk inserts: one executemany each, without the ORM's per-row bookkeeping
-# (the rows have no objects in the session to keep in step).
-PUPILS = Pupil.__table__
-INSERT_CARD_SQL = sql_text(
-    "INSERT INTO cards (uid, pupil_id, active, issued_at) VALUES (:uid, :pupil_id, :active,"
-    " :issued_at)"
-)
-INSERT_CARD_TYPES = {"active": Boolean(), "issued_at": DateTime()}
 
 
 @dataclass
@@ -354,16 +346,27 @@ def format_errors(plan: ImportPlan) -> str:
 # ---------------------------------------------------------------------------- applying
 
 
+#: What the import depends on, compared before and after taking the write lock
+#: (:func:`kiosk.db.fingerprint`): equal means no pupil or card changed in between.
+FINGERPRINT_SQL = (
+    "SELECT id, external_id, name, class_name, year, active, left_at FROM pupils ORDER BY id",
+    "SELECT id, uid, pupil_id FROM cards WHERE active ORDER BY id",
+)
+
+
 @dataclass(frozen=True)
 class _Snapshot:
     """The pupils and active cards an import is matched against, read in two queries."""
 
     pupils: dict[int, Row]  # id -> (id, external_id, name, class_name, year, active, left_at)
     cards: dict[str, Row]  # uid -> (id, uid, pupil_id), active cards only
+    fingerprint: tuple
 
     @classmethod
     def read(cls, session: Session) -> _Snapshot:
         connection = session.connection()  # Core rows: no ORM bookkeeping for 50,000 of them
+        # The fingerprint first: if it is unchanged later, so is what was read after it.
+        fingerprint = _fingerprint(session)
         pupils = connection.execute(
             select(Pupil.id, Pupil.external_id, Pupil.name, Pupil.class_name, Pupil.year,
                    Pupil.active, Pupil.left_at).order_by(Pupil.id)
@@ -371,7 +374,11 @@ class _Snapshot:
         cards = connection.execute(
             select(Card.id, Card.uid, Card.pupil_id).where(Card.active).order_by(Card.id)
         ).all()
-        return cls({p.id: p for p in pupils}, {c.uid: c for c in cards})
+        return cls({p.id: p for p in pupils}, {c.uid: c for c in cards}, fingerprint)
+
+
+def _fingerprint(session: Session) -> tuple:
+    return fingerprint(session, FINGERPRINT_SQL)
 
 
 @dataclass
@@ -386,8 +393,37 @@ class _Step:
 class ImportTimings:
     """Where an import's time went (seconds), for ``phonelocker bench import``."""
 
-    prepare: float = 0.0  # reading and matching, outside the write transaction
-    write: float = 0.0  # from taking the write lock to the last statement (the caller commits)
+    prepare: float = 0.0  # reading, matching and preparing the statements, before the lock
+    write: float = 0.0  # from asking for the write lock to the last statement (then: commit)
+
+
+# The write's statements, run with kiosk.prepared.run_many: one DBAPI executemany
+# each, the values converted before the lock is taken.
+INSERT_PUPIL = (
+    sql_text(
+        "INSERT INTO pupils (id, external_id, name, year, class_name, active, created_at)"
+        " VALUES (:id, :external_id, :name, :year, :class_name, :active, :created_at)"
+    ),
+    {"active": Boolean(), "created_at": DateTime()},
+)
+UPDATE_PUPIL = (
+    sql_text(
+        "UPDATE pupils SET name = :name, year = :year, class_name = :class_name,"
+        " active = :active, left_at = :left_at, external_id = :external_id WHERE id = :id"
+    ),
+    {"active": Boolean(), "left_at": DateTime()},
+)
+REVOKE_CARD = (
+    sql_text("UPDATE cards SET active = :active, revoked_at = :revoked_at WHERE id = :id"),
+    {"active": Boolean(), "revoked_at": DateTime()},
+)
+INSERT_CARD = (
+    sql_text(
+        "INSERT INTO cards (uid, pupil_id, active, issued_at) VALUES (:uid, :pupil_id, :active,"
+        " :issued_at)"
+    ),
+    {"active": Boolean(), "issued_at": DateTime()},
+)
 
 
 def apply_import(
@@ -400,15 +436,18 @@ def apply_import(
     one, otherwise on exact name and class. Everything is checked before anything
     is written: on any problem :class:`ActionError` is raised and the session is
     untouched. With ``dry_run`` nothing is ever written and the result says what
-    would happen. One ``import`` event records the totals, beside the usual
-    pupil_added, pupil_updated, enrol and card_revoked events of each row.
+    would happen. One ``import`` event records the totals, beside the
+    pupil_added, pupil_updated, enrol and card_revoked events :mod:`kiosk.pupils`
+    would record row by row.
 
     The write is kept short so the kiosk's taps never wait long on it: pupils
-    and cards are read and matched first, outside any transaction; then the
-    write lock is taken (:func:`kiosk.db.begin_write`), the pupils and cards are
-    read again and, only if they changed meanwhile (a pupil edited on the
-    dashboard, a card enrolled), matched again, so nothing written in between
-    is overwritten or lost; then everything is applied with bulk statements.
+    and cards are read and matched, and every statement's values prepared,
+    outside any transaction. Then the write lock is taken
+    (:func:`kiosk.db.begin_write`) and the pupils and cards are read again: if
+    anything changed meanwhile (a pupil edited on the dashboard, a card
+    enrolled) the import is matched again from what is there now, so nothing
+    written in between is overwritten or lost. Then a handful of bulk
+    statements apply it.
     """
     if not plan.ok:
         raise ActionError(format_errors(plan))
@@ -420,15 +459,21 @@ def apply_import(
         if timings is not None:
             timings.prepare = time.perf_counter() - started
         return result
+    now = utcnow()
+    statements = _statements(session, steps, moved_cards, snapshot, now, actor, result.summary)
     # On SQLite the reads above ran outside any transaction (pysqlite starts one at
-    # the first write), so the write lock taken now comes with a fresh snapshot.
+    # the first write), so the lock taken now comes with a fresh snapshot.
     prepared = time.perf_counter()
     begin_write(session)
-    fresh = _Snapshot.read(session)
-    if fresh != snapshot:
-        steps, moved_cards = _prepare(fresh, plan)
+    if _fingerprint(session) != snapshot.fingerprint:
+        snapshot = _Snapshot.read(session)
+        steps, moved_cards = _prepare(snapshot, plan)
         result = _result(steps, dry_run)
-    _write(session, steps, moved_cards, fresh, actor=actor, summary=result.summary)
+        statements = _statements(session, steps, moved_cards, snapshot, now, actor,
+                                 result.summary)
+    for statement, binds, rows in statements:
+        if rows:
+            run_many(session, statement, binds, rows)
     if timings is not None:
         timings.prepare = prepared - started
         timings.write = time.perf_counter() - prepared
@@ -445,17 +490,33 @@ def _result(steps: list[_Step], dry_run: bool) -> ImportResult:
     )
 
 
-def _write(
-    session: Session, steps: list[_Step], moved_cards: list[str], snapshot: _Snapshot, *,
-    actor: str, summary: str,
-) -> None:
-    """Apply the prepared steps with a handful of bulk statements, in the session's transaction.
+def _new_pupil_ids(session: Session, snapshot: _Snapshot, count: int) -> list[int]:
+    """Ids for ``count`` new pupils, chosen before the write so events can name them.
+
+    SQLite: the ones after the highest id; valid because the write checks under
+    the lock that the pupils are still those of ``snapshot``. PostgreSQL: taken
+    from the table's sequence, which no one else can be given.
+    """
+    if not count:
+        return []
+    if session.get_bind().dialect.name == "sqlite":
+        first = max(snapshot.pupils, default=0) + 1
+        return list(range(first, first + count))
+    return list(session.connection().exec_driver_sql(
+        f"SELECT nextval(pg_get_serial_sequence('pupils', 'id')) FROM generate_series(1, {count:d})"
+    ).scalars())
+
+
+def _statements(
+    session: Session, steps: list[_Step], moved_cards: list[str], snapshot: _Snapshot,
+    now, actor: str, summary: str,
+) -> list[tuple]:
+    """The write as ``(statement, binds, rows)`` in the order to run them.
 
     The events are those :mod:`kiosk.pupils` would record row by row, in the
     same order: cards moving between pupils in this file are revoked first (so
     swaps work in any order), then each row's pupil, then its card.
     """
-    now = utcnow()
     events: list[dict] = []
     revoked: list[dict] = []
     revoked_ids: set[int] = set()
@@ -470,18 +531,14 @@ def _write(
         revoke(snapshot.cards[uid], "moved to another pupil by import")
 
     creates = [step for step in steps if step.pupil is None]
-    if creates:
-        new_ids = session.scalars(
-            insert(PUPILS).returning(PUPILS.c.id, sort_by_parameter_order=True),
-            [
-                {"name": s.row.name, "year": s.row.year, "class_name": s.row.class_name,
-                 "external_id": s.row.external_id, "bay": None, "active": True,
-                 "created_at": now}
-                for s in creates
-            ],
-        ).all()
-        for step, pupil_id in zip(creates, new_ids, strict=True):
-            step.outcome.pupil_id = pupil_id
+    new_pupils: list[dict] = []
+    for step, pupil_id in zip(creates, _new_pupil_ids(session, snapshot, len(creates)),
+                              strict=True):
+        step.outcome.pupil_id = pupil_id
+        new_pupils.append({"id": pupil_id, "name": step.row.name, "year": step.row.year,
+                           "class_name": step.row.class_name,
+                           "external_id": step.row.external_id, "active": True,
+                           "created_at": now})
 
     cards_of: dict[int, list[Row]] = {}
     for card in snapshot.cards.values():
@@ -517,15 +574,15 @@ def _write(
             events.append(event_values(Kind.ENROL, at=now, pupil_id=pupil_id,
                                        card_uid=row.card_uid, actor=actor))
     events.append(event_values(Kind.IMPORT, at=now, actor=actor, reason=summary))
-
+    dialect = session.get_bind().dialect
     # Revocations before the new cards: a card UID may be active for one pupil only.
-    if revoked:
-        session.execute(update(Card), revoked)
-    if updates:
-        session.execute(update(Pupil), updates)
-    if new_cards:
-        run_many(session, INSERT_CARD_SQL, INSERT_CARD_TYPES, new_cards)
-    record_events(session, events)
+    return [
+        (statement, binds, prepare_rows(statement, binds, dialect, rows))
+        for (statement, binds), rows in (
+            (REVOKE_CARD, revoked), (INSERT_PUPIL, new_pupils), (UPDATE_PUPIL, updates),
+            (INSERT_CARD, new_cards), ((INSERT_EVENTS_SQL, INSERT_EVENT_TYPES), events),
+        )
+    ]
 
 
 def _prepare(snapshot: _Snapshot, plan: ImportPlan) -> tuple[list[_Step], list[str]]:
