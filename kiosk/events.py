@@ -15,7 +15,7 @@ from sqlalchemy import Boolean, DateTime, text
 from sqlalchemy.orm import Session
 
 from kiosk.models import Event, utcnow
-from kiosk.prepared import Prepared, run_many
+from kiosk.prepared import Prepared
 
 # Plain SQL for the tap path (see kiosk/service.py and kiosk/prepared.py);
 # RETURNING works on SQLite 3.35+ and PostgreSQL.
@@ -25,6 +25,8 @@ INSERT_EVENT_SQL = text(
     " :reason, :clock_suspect) RETURNING id"
 )
 INSERT_EVENT_TYPES = {"at": DateTime(), "clock_suspect": Boolean()}
+#: the same without RETURNING, for bulk writers (the import, the rollover) that add
+#: many events in one executemany (kiosk.prepared.run_many) inside a short write
 INSERT_EVENTS_SQL = text(str(INSERT_EVENT_SQL.text).removesuffix(" RETURNING id"))
 
 
@@ -101,16 +103,3 @@ def insert_event(cursor: Any, statement: Prepared, kind: Kind | str, **fields: A
     :data:`INSERT_EVENT_SQL`; the caller commits. Returns the new event's id."""
     statement.execute(cursor, event_values(kind, **fields))
     return cursor.fetchone()[0]
-
-
-def record_events(session: Session, rows: list[dict]) -> None:
-    """Add many events at once (values from :func:`event_values`): one executemany.
-
-    For bulk writers (the import, the rollover) whose write transaction must
-    stay short; the caller commits. Event ids are not returned. The statement
-    is :data:`INSERT_EVENTS_SQL` run through :class:`kiosk.prepared.Prepared`
-    (the column types' own converters, as for the tap path): SQLAlchemy's own
-    executemany costs several times the database's work per row here.
-    """
-    if rows:
-        run_many(session, INSERT_EVENTS_SQL, INSERT_EVENT_TYPES, rows)
