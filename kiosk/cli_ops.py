@@ -96,7 +96,7 @@ def run_purge(ctx, *, dry_run: bool, actor: str) -> None:
 
 def register(cli: click.Group, command) -> None:
     """Add the maintenance commands to ``cli`` using its ``command`` decorator."""
-    from kiosk.cli import _actor
+    from kiosk.cli import DB_ID, _actor
 
     @command(cli, "backup")
     @click.argument("dest", type=click.Path(path_type=Path))
@@ -268,7 +268,7 @@ def register(cli: click.Group, command) -> None:
             raise ActionError(f"the purge failed: {purge_failed}")
 
     @command(cli, "export-pupil")
-    @click.argument("pupil_id", type=int)
+    @click.argument("pupil_id", type=DB_ID)
     @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
                   help="Write the JSON to this file (mode 0600) instead of printing it.")
     @click.option("--force", is_flag=True, help="Overwrite --output if it exists.")

@@ -1,7 +1,8 @@
 """``phonelocker doctor``: one line per check, what is wrong and what to do.
 
 Each check returns a :class:`Check`. ``ok`` is True (✓), False (✗) or None
-(– skipped, with the reason). The command exits non-zero if any check fails.
+(– skipped, with the reason); a passing check may carry a ``warning`` (!),
+shown with its fix. The command exits non-zero if any check fails.
 Checks that would grab a device the running kiosk holds (reader, GPIO) read
 the kiosk's heartbeat instead.
 """
@@ -12,7 +13,9 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -20,7 +23,12 @@ from kiosk.clock import kernel_clock_synchronised
 from kiosk.config import Config, ConfigError, load_config
 from kiosk.db import Database, DatabaseError
 
-MIN_FREE_BYTES = 200 * 1024 * 1024
+MIB = 1024 * 1024
+#: below this the kiosk is about to refuse every tap (it cannot record them): fail
+FAIL_FREE_BYTES = 20 * MIB
+#: below either of these, warn: a day of events is small, but backups and logs are not
+WARN_FREE_BYTES = 100 * MIB
+WARN_FREE_FRACTION = 0.05
 SERVICES = ("phonelocker-kiosk.service", "phonelocker-web.service", "phonelocker-maintenance.timer")
 
 
@@ -30,11 +38,12 @@ class Check:
     ok: bool | None
     detail: str
     fix: str = ""
+    warning: bool = False
 
     def line(self) -> str:
-        mark = {True: "✓", False: "✗", None: "–"}[self.ok]
+        mark = "!" if self.warning else {True: "✓", False: "✗", None: "–"}[self.ok]
         text = f"{mark} {self.name}: {self.detail}"
-        if self.ok is False and self.fix:
+        if (self.ok is False or self.warning) and self.fix:
             text += f"\n    → {self.fix}"
         return text
 
@@ -139,18 +148,44 @@ def check_clock(running: dict | None, synchronised: Callable[[], bool | None]) -
     return Check("clock", True, "synchronised")
 
 
-def check_disk(config: Config) -> Check:
+def check_disk(config: Config, usage: Callable[[Path], Any] = shutil.disk_usage) -> Check:
+    """Free space on the database's file system: warn below 100 MB or 5 %, fail below 20 MB.
+
+    When it is full the kiosk cannot record taps and so refuses them all.
+    """
     url = make_url(config.database.url)
     if url.get_backend_name() != "sqlite" or not url.database:
         return Check("disk", None, "database is not a local file")
     folder = Path(url.database).expanduser().resolve().parent
     while not folder.exists():
         folder = folder.parent
-    free = shutil.disk_usage(folder).free
-    detail = f"{free / 1024**3:.1f} GiB free at {folder}"
-    if free < MIN_FREE_BYTES:
-        return Check("disk", False, detail, "free space: old backups, logs (journalctl --vacuum)")
+    space = usage(folder)
+    free, total = space.free, space.total
+    detail = (
+        f"{free / MIB:,.0f} MB free of {total / MIB:,.0f} MB "
+        f"({free / total:.0%}) at {folder}" if total else f"{free / MIB:,.0f} MB free at {folder}"
+    )
+    fix = ("free space: old backups (/var/lib/phonelocker/backups), logs "
+           "('journalctl --vacuum-size=50M'); see docs/operations.md, 'Disk full'")
+    if free < FAIL_FREE_BYTES:
+        return Check("disk", False, f"{detail}; below {FAIL_FREE_BYTES // MIB} MB the kiosk "
+                     "soon cannot record taps and refuses them all", fix)
+    if free < WARN_FREE_BYTES or (total and free / total < WARN_FREE_FRACTION):
+        return Check("disk", True, f"{detail}; low (warning below {WARN_FREE_BYTES // MIB} MB "
+                     f"or {WARN_FREE_FRACTION:.0%})", fix, warning=True)
     return Check("disk", True, detail)
+
+
+def check_writes(config: Config, now: datetime | None = None) -> Check | None:
+    """The running kiosk's own word that it cannot write the database (its status file)."""
+    from kiosk.runtime_status import current_fault, status_path
+
+    fault = current_fault(config, config.locker.id, now or datetime.now(UTC))
+    if fault is None:
+        return None
+    return Check("writes", False, f"the kiosk says: {fault['problem']} ({fault.get('detail')}); "
+                 f"every tap is refused (from {status_path(config)})",
+                 "free disk space (see the disk line); the kiosk recovers by itself")
 
 
 def check_services(config: Config, systemctl: str | None = None) -> Check:
@@ -196,6 +231,9 @@ def run_checks(
         check_disk(config),
         check_services(config),
     ]
+    writes = check_writes(config)
+    if writes is not None:
+        checks.insert(-1, writes)
     if db is not None:
         db.dispose()
     return checks

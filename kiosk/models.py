@@ -162,6 +162,30 @@ class StaffClass(Base):
     user: Mapped[StaffUser] = relationship(back_populates="classes")
 
 
+class WebSession(Base):
+    """A dashboard sign-in (or an anonymous visitor's CSRF token), kept server-side.
+
+    ``id`` is the SHA-256 (hex) of the random token in the cookie, so a copy of
+    this table does not hold live cookies. Deleting a row ends that session at
+    once: that is how a password change, reset, disable or role change signs
+    the account out elsewhere (see :func:`kiosk.staff.end_sessions`).
+    """
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    #: the Flask session's contents (Flask's tagged JSON)
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    #: refreshed at most once a minute, so the dashboard's polling does not write
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime)
+    #: created_at plus the longest a session may last; purged after it
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
 class Command(Base):
     """A request from the dashboard or CLI that the kiosk carries out.
 

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.events import Kind, record_event
+from kiosk.inputs import InputError, check_text
 from kiosk.models import Card, EarlyRelease, Holding, Pupil, Year5Approval, utcnow
 
 UID_PATTERN = re.compile(r"^(?:[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$")
@@ -40,6 +41,15 @@ def check_year(year: int) -> int:
     return year
 
 
+def check_name(text: str, what: str) -> str:
+    """``text`` stripped; ActionError if it holds control characters (a NUL or an escape
+    sequence in a name would corrupt lists, CSV exports and terminals)."""
+    try:
+        return check_text(text.strip(), what)
+    except InputError as error:
+        raise ActionError(str(error)) from None
+
+
 def get_pupil(session: Session, pupil_id: int) -> Pupil:
     pupil = session.get(Pupil, pupil_id)
     if pupil is None:
@@ -62,16 +72,18 @@ def add_pupil(
     external_id: str | None = None,
     bay: int | None = None,
 ) -> Pupil:
-    name, class_name = name.strip(), class_name.strip()
+    name, class_name = check_name(name, "name"), check_name(class_name, "class")
     if not name:
         raise ActionError("a pupil needs a name")
     if not class_name:
         raise ActionError("a pupil needs a class")
+    if external_id and session.scalar(select(Pupil.id).where(Pupil.external_id == external_id)):
+        raise ActionError(f"another pupil already has the UPN {external_id}")
     pupil = Pupil(
         name=name,
         year=check_year(year),
         class_name=class_name,
-        external_id=(external_id or None),
+        external_id=check_name(external_id, "UPN") or None if external_id else None,
         bay=bay,
         active=True,
     )
@@ -96,6 +108,8 @@ def update_pupil(
 ) -> list[str]:
     """Change the given fields; return the names of the fields that changed."""
     changed = []
+    name = None if name is None else check_name(name, "name")
+    class_name = None if class_name is None else check_name(class_name, "class")
     if name is not None and name.strip() and name.strip() != pupil.name:
         pupil.name = name.strip()
         changed.append("name")

@@ -3,7 +3,10 @@
 Shared by ``phonelocker users`` and the dashboard. Passwords are hashed with
 scrypt (Werkzeug's format, salted); the policy is at least
 :data:`MIN_PASSWORD_LENGTH` characters and not on a short list of common
-passwords. Every change records a ``user_created`` or ``user_updated`` event;
+passwords. A teacher's classes must be classes the school has (pupils' ``class_name``,
+any case; saved in the school's spelling). A new password (own change, reset),
+disabling an account or changing its role ends that account's dashboard
+sessions (:func:`end_sessions`). Every change records a ``user_created`` or ``user_updated`` event;
 the caller commits. There are no default accounts: the first admin is made
 with ``phonelocker users create NAME --role admin``.
 """
@@ -13,12 +16,12 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from kiosk.events import Kind, record_event
-from kiosk.models import StaffClass, StaffUser
+from kiosk.models import Pupil, StaffClass, StaffUser, WebSession
 from kiosk.pupils import ActionError
 
 ROLES = ("teacher", "office", "admin")
@@ -77,18 +80,49 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method=HASH_METHOD)
 
 
-def check_classes(classes: list[str] | tuple[str, ...]) -> list[str]:
-    """Strip, de-duplicate and check class names (as pupils' ``class_name``)."""
+def school_classes(session: Session) -> list[str]:
+    """The classes the school has now: those of active pupils, sorted."""
+    query = select(Pupil.class_name).where(Pupil.active).distinct().order_by(Pupil.class_name)
+    return list(session.scalars(query))
+
+
+def check_classes(session: Session, classes: list[str] | tuple[str, ...]) -> list[str]:
+    """Strip, de-duplicate and match class names to the school's, ignoring case.
+
+    Returns them in the school's spelling ("6k" -> "6K"); raises ActionError
+    naming the known classes if one is not a class the school has.
+    """
+    known = school_classes(session)
+    by_folded = {name.casefold(): name for name in known}
     cleaned: list[str] = []
+    unknown: list[str] = []
     for name in classes:
         name = (name or "").strip()
         if not name:
             continue
         if not CLASS_PATTERN.match(name):
             raise ActionError(f"{name!r} is not a class name (1-64 characters)")
-        if name not in cleaned:
-            cleaned.append(name)
+        canonical = by_folded.get(name.casefold())
+        if canonical is None:
+            unknown.append(name)
+        elif canonical not in cleaned:
+            cleaned.append(canonical)
+    if unknown:
+        listed = ", ".join(known) if known else "none yet (import the pupil list first)"
+        raise ActionError(
+            f"no class called {', '.join(unknown)} in the school; the classes are: {listed}"
+        )
     return cleaned
+
+
+def end_sessions(session: Session, user: StaffUser) -> int:
+    """Sign ``user`` out of the dashboard everywhere; return how many sessions ended.
+
+    The caller commits. The next request with one of those cookies finds no
+    session row and is sent to the login page.
+    """
+    query = delete(WebSession).where(WebSession.user_id == user.id)
+    return session.execute(query).rowcount or 0
 
 
 def check_role(role: str) -> str:
@@ -122,7 +156,7 @@ def create_user(
     if get_user(session, username) is not None:
         raise ActionError(f"there is already an account called {username}")
     check_password_policy(password, username)
-    classes = check_classes(classes)
+    classes = check_classes(session, classes)
     user = StaffUser(username=username, password_hash=hash_password(password), role=role,
                      active=True)
     user.classes = [StaffClass(class_name=name) for name in classes]
@@ -142,19 +176,28 @@ def update_user(
     classes: list[str] | tuple[str, ...] | None = None,
     active: bool | None = None,
 ) -> list[str]:
-    """Change role, classes or active; return what changed (recorded as one event)."""
+    """Change role, classes or active; return what changed (recorded as one event).
+
+    A new role or disabling ends all the account's sessions: what it may see or
+    do changed, so it signs in again.
+    """
     changed: list[str] = []
+    sign_out = False
     if role is not None and check_role(role) != user.role:
         user.role = role
         changed.append(f"role {role}")
+        sign_out = True
     if classes is not None:
-        wanted = check_classes(classes)
+        wanted = check_classes(session, classes)
         if sorted(wanted) != sorted(c.class_name for c in user.classes):
             user.classes = [StaffClass(class_name=name) for name in wanted]
             changed.append(f"classes {', '.join(wanted) or 'none'}")
     if active is not None and active != user.active:
         user.active = active
         changed.append("enabled" if active else "disabled")
+        sign_out = sign_out or not active
+    if sign_out:
+        end_sessions(session, user)
     if changed:
         session.flush()
         record_event(session, Kind.USER_UPDATED, actor=actor,
@@ -163,9 +206,14 @@ def update_user(
 
 
 def set_password(session: Session, user: StaffUser, password: str, *, actor: str) -> None:
-    """Replace the password after checking the policy."""
+    """Replace the password after checking the policy; end all the account's sessions.
+
+    Someone changing their own password in the dashboard stays signed in
+    there: :mod:`web.auth` gives that browser a new session afterwards.
+    """
     check_password_policy(password, user.username)
     user.password_hash = hash_password(password)
+    end_sessions(session, user)
     record_event(session, Kind.USER_UPDATED, actor=actor,
                  reason=f"{user.username}: password changed")
 

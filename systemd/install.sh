@@ -10,17 +10,25 @@ usage() {
 Usage: install.sh [OPTIONS]
        install.sh --uninstall [--purge-data] [OPTIONS]
 
-Install Phone Locker: system users, a virtual environment in
-/opt/phonelocker/venv, /etc/phonelocker/config.toml (from the commented
-example, never overwriting an existing one), a random secret key,
-/var/lib/phonelocker, database migrations, the systemd units, the udev rule
-for the USB NFC readers and the modprobe blacklist for the kernel NFC drivers.
+Install Phone Locker: system users (a sysusers.d file applied with
+systemd-sysusers), a virtual environment in /opt/phonelocker/venv,
+/etc/phonelocker and /var/lib/phonelocker (a tmpfiles.d file applied with
+systemd-tmpfiles), /etc/phonelocker/config.toml (from the commented example,
+never overwriting an existing one), a random secret key, database
+migrations, the systemd units, the udev rule for the USB NFC readers and the
+modprobe blacklist for the kernel NFC drivers.
+
+It never follows a symbolic link in /var/lib/phonelocker: if that directory,
+or anything directly in it (backups, phonelocker.db, its -wal or -shm file),
+is a link, it stops before changing anything.
 
 Options:
   --root DIR      Install into the tree DIR instead of /. Files and modes are
                   written as usual, but nothing touches the running system:
-                  no users or groups are created, no chown, no migrations,
-                  no systemctl, udevadm or modprobe. Each skipped step is
+                  no systemd-sysusers (no users or groups), no
+                  systemd-tmpfiles (the directories get their modes but not
+                  their owners), no chown, no migrations, no systemctl,
+                  udevadm or modprobe. Each skipped step is
                   printed as "skipped (--root): ...". Meant for tests and
                   for staging a tree.
   --source DIR    The Phone Locker source tree (default: the parent of the
@@ -28,7 +36,8 @@ Options:
   --no-venv       Do not create /opt/phonelocker/venv or pip install the
                   source (the migrations are skipped if there is no venv).
   --no-start      Enable the units but do not start or restart them.
-  --uninstall     Stop and remove the units, rules and the venv. The data
+  --uninstall     Stop and remove the units, rules, the sysusers.d and
+                  tmpfiles.d files and the venv. The data
                   (/var/lib/phonelocker), the config and secret key
                   (/etc/phonelocker) and the users are kept...
   --purge-data    ...unless this is given too: then they are deleted as well.
@@ -130,9 +139,9 @@ umask 022
 
 # --- layout ------------------------------------------------------------------
 
+# The users and groups themselves are in systemd/phonelocker.sysusers.
 KIOSK_USER=phonelocker
 WEB_USER="phonelocker-web"
-DEVICE_GROUPS=(gpio plugdev dialout)
 
 PYTHON=${PYTHON:-/usr/bin/python3}
 OPT_DIR=/opt/phonelocker
@@ -141,10 +150,11 @@ CONF_DIR=/etc/phonelocker
 CONFIG=$CONF_DIR/config.toml
 SECRET=$CONF_DIR/secret_key
 DATA_DIR=/var/lib/phonelocker
-BACKUP_DIR=$DATA_DIR/backups
 UNIT_DIR=/etc/systemd/system
 UDEV_RULE=/etc/udev/rules.d/60-phonelocker-nfc.rules
 MODPROBE_CONF=/etc/modprobe.d/phonelocker-nfc-blacklist.conf
+SYSUSERS_CONF=/etc/sysusers.d/phonelocker.conf
+TMPFILES_CONF=/etc/tmpfiles.d/phonelocker.conf
 UNITS=(
     phonelocker-kiosk.service
     phonelocker-web.service
@@ -277,42 +287,19 @@ EOF
 
 # --- install -------------------------------------------------------------------
 
-# ensure_group NAME / ensure_user NAME USERADD-OPTIONS...: create if missing.
-ensure_group() {
-    if ((!HOST)); then
-        skipped groupadd --system "$1"
-    elif ! getent group "$1" >/dev/null; then
-        groupadd --system "$1"
-        say "created group $1"
-    fi
-}
-
-ensure_user() {
-    local name=$1
-    shift
-    if ((!HOST)); then
-        skipped useradd --system "$@" "$name"
-    elif ! getent passwd "$name" >/dev/null; then
-        useradd --system "$@" "$name"
-        say "created user $name"
-    fi
-}
-
+# The users and groups, from systemd/phonelocker.sysusers: systemd-sysusers
+# creates whichever is missing and adds the group memberships, and leaves
+# existing accounts (e.g. made by an older installer with useradd) alone.
 create_accounts() {
-    local group
-    # Raspberry Pi OS has gpio, plugdev and dialout; any that is missing is
-    # created so that SupplementaryGroups= in the kiosk unit resolves.
-    for group in "${DEVICE_GROUPS[@]}"; do
-        ensure_group "$group"
-    done
-    ensure_group "$KIOSK_USER"
-    ensure_user "$KIOSK_USER" --gid "$KIOSK_USER" --home-dir "$DATA_DIR" --no-create-home \
-        --shell /usr/sbin/nologin --comment "Phone Locker kiosk"
-    host usermod --append --groups "$(IFS=,; echo "${DEVICE_GROUPS[*]}")" "$KIOSK_USER"
-    ensure_user "$WEB_USER" --user-group --home-dir /nonexistent --no-create-home \
-        --shell /usr/sbin/nologin --comment "Phone Locker dashboard"
-    # Group phonelocker: read the config, read and write the SQLite database.
-    host usermod --append --groups "$KIOSK_USER" "$WEB_USER"
+    put "$SOURCE/systemd/phonelocker.sysusers" "$SYSUSERS_CONF" 0644 || true
+    if ((HOST)); then
+        command -v systemd-sysusers >/dev/null ||
+            die "systemd-sysusers not found (it comes with systemd 246 or later: apt install systemd)"
+        systemd-sysusers -- "$SYSUSERS_CONF" ||
+            die "systemd-sysusers could not create the users in $SYSUSERS_CONF (see above)"
+    else
+        skipped systemd-sysusers "$SYSUSERS_CONF"
+    fi
 }
 
 create_venv() {
@@ -338,9 +325,7 @@ create_venv() {
 
 create_config() {
     local example tmp
-    mkdir -p -- "$ROOT$CONF_DIR"
-    chmod 0750 -- "$ROOT$CONF_DIR"
-    own "root:$KIOSK_USER" "$ROOT$CONF_DIR"
+    # $CONF_DIR itself comes from create_directories.
     if [[ -e "$ROOT$CONFIG" ]]; then
         say "kept the existing $CONFIG"
     else
@@ -379,18 +364,53 @@ create_secret() {
     own "$WEB_USER:$WEB_USER" "$ROOT$SECRET"
 }
 
-create_data_dir() {
-    # 2770 phonelocker:phonelocker: the kiosk owns the database; the dashboard
-    # (group phonelocker) must be able to create and write the SQLite -wal and
-    # -shm files; setgid keeps everything in group phonelocker; no access for
-    # anyone else. phonelocker-kiosk.service's StateDirectoryMode= matches.
-    mkdir -p -- "$ROOT$DATA_DIR"
-    chmod 2770 -- "$ROOT$DATA_DIR"
-    own "$KIOSK_USER:$KIOSK_USER" "$ROOT$DATA_DIR"
-    # Nightly backups: the kiosk user only (the dashboard does not need them).
-    mkdir -p -- "$ROOT$BACKUP_DIR"
-    chmod 2700 -- "$ROOT$BACKUP_DIR"
-    own "$KIOSK_USER:$KIOSK_USER" "$ROOT$BACKUP_DIR"
+# refuse_links: stop, before anything is changed, if the data directory or
+# anything directly in it is a symbolic link. The directory belongs to the
+# kiosk user, so a link there (say backups -> /etc, or phonelocker.db ->
+# /etc/shadow) could otherwise make this script, running as root, change the
+# owner or mode of a file elsewhere. Nothing the program writes is a link.
+refuse_links() {
+    local dir=$ROOT$DATA_DIR path found=()
+    if [[ -L "$dir" ]]; then
+        found+=("$DATA_DIR -> $(readlink -- "$dir")")
+    elif [[ -d "$dir" ]]; then
+        while IFS= read -r -d '' path; do
+            found+=("${path#"$ROOT"} -> $(readlink -- "$path")")
+        done < <(find -P "$dir" -mindepth 1 -maxdepth 1 -type l -print0)
+    fi
+    if ((${#found[@]} > 0)); then
+        printf 'install.sh: error: symbolic link in the data directory: %s\n' "${found[@]}" >&2
+        die "refusing to go on: the installer runs as root and never follows a link in" \
+            "$DATA_DIR. Nothing was changed. Put the real directory or file in its" \
+            "place (or remove the link), then run it again."
+    fi
+}
+
+# The directories, from systemd/phonelocker.tmpfiles: systemd-tmpfiles creates
+# them and sets their owners and modes through file descriptors opened without
+# following links, and refuses a link in their place. Under --root, where the
+# accounts do not exist, the same lines give the modes (and the owners are only
+# printed); refuse_links has already made sure that none of them is a link.
+create_directories() {
+    local type path mode user group _
+    put "$SOURCE/systemd/phonelocker.tmpfiles" "$TMPFILES_CONF" 0644 || true
+    if ((HOST)); then
+        command -v systemd-tmpfiles >/dev/null ||
+            die "systemd-tmpfiles not found (apt install systemd)"
+        # It refuses (and reports above) e.g. a folder of another owner planted
+        # in the phonelocker-owned data directory.
+        systemd-tmpfiles --create -- "$TMPFILES_CONF" ||
+            die "systemd-tmpfiles could not set up the folders in $TMPFILES_CONF (see above)"
+        return 0
+    fi
+    skipped systemd-tmpfiles --create "$TMPFILES_CONF"
+    while read -r type path mode user group _; do
+        [[ "$type" == d ]] || continue
+        [[ ! -L "$ROOT$path" ]] || die "$path is a symbolic link"
+        mkdir -p -- "$ROOT$path"
+        chmod -- "$mode" "$ROOT$path"
+        own "$user:$group" "$ROOT$path"
+    done < <(grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' -- "$ROOT$TMPFILES_CONF")
 }
 
 # The SQLite file the config names (absolute; relative paths are relative to
@@ -422,18 +442,28 @@ migrate() {
         return 0
     fi
     database=$(sqlite_database) || die "cannot read $CONFIG (see the error above)"
+    # Inside the data directory root creates and changes nothing itself: the
+    # kiosk user (who owns it) does, so even a link planted there could only
+    # lead to files that user may change anyway.
     if [[ -n "$database" ]]; then
+        for file in "$database" "$database-wal" "$database-shm"; do
+            if [[ -L "$file" ]]; then
+                die "$file is a symbolic link; refusing to migrate (nothing was changed" \
+                    "in $DATA_DIR). Put the real database there, or point [database] url at it."
+            fi
+        done
         if [[ "$database" != "$DATA_DIR"/* ]]; then
             warn "$CONFIG: the SQLite database $database is outside $DATA_DIR," \
                 "where the hardened services cannot write"
         elif [[ ! -e "$database" ]]; then
             # SQLite creates new files 0644 (less the umask), whatever the
             # umask allows; the dashboard needs group write for the WAL, so
-            # create the (empty, hence valid) database file 0660 first.
+            # create the (empty, hence valid) database file 0660 first. The
+            # setgid data directory gives it group phonelocker.
             if [[ ! -d "$(dirname -- "$database")" ]]; then
-                install -d -m 2770 -o "$KIOSK_USER" -g "$KIOSK_USER" -- "$(dirname -- "$database")"
+                runuser -u "$KIOSK_USER" -- install -d -m 2770 -- "$(dirname -- "$database")"
             fi
-            install -m 0660 -o "$KIOSK_USER" -g "$KIOSK_USER" -- /dev/null "$database"
+            runuser -u "$KIOSK_USER" -- install -m 0660 -- /dev/null "$database"
         fi
     fi
     # As the kiosk user, in the data directory and with the services' umask.
@@ -444,10 +474,12 @@ migrate() {
     )
     say "database migrated"
     if [[ "$database" == "$DATA_DIR"/* ]]; then
-        # -wal and -shm take the database file's mode; mend an older install.
+        # -wal and -shm take the database file's mode; mend an older install
+        # (as the kiosk user, for the reason above).
         for file in "$database" "$database-wal" "$database-shm"; do
-            if [[ -e "$file" ]]; then
-                chmod 0660 -- "$file"
+            if [[ -f "$file" && ! -L "$file" ]]; then
+                runuser -u "$KIOSK_USER" -- chmod 0660 -- "$file" ||
+                    warn "could not make $file group-writable (chmod 0660 it as its owner)"
             fi
         done
     fi
@@ -502,11 +534,12 @@ do_install() {
     [[ -d "$SOURCE/systemd" ]] || die "$SOURCE does not look like the Phone Locker source (no systemd/)"
     SOURCE=$(cd -- "$SOURCE" && pwd)
     say "installing from $SOURCE into ${ROOT:-/}"
+    refuse_links
     create_accounts
+    create_directories
     create_venv
     create_config
     create_secret
-    create_data_dir
     migrate
     install_system_files
     if ((${#START_FAILED[@]} > 0)); then
@@ -530,7 +563,9 @@ do_uninstall() {
     for unit in "${UNITS[@]}"; do
         remove "$UNIT_DIR/$unit"
     done
-    remove "$UDEV_RULE" "$MODPROBE_CONF" "$OPT_DIR"
+    # Without them systemd neither recreates the users nor the directories at
+    # boot; the users and directories themselves stay (unless --purge-data).
+    remove "$UDEV_RULE" "$MODPROBE_CONF" "$SYSUSERS_CONF" "$TMPFILES_CONF" "$OPT_DIR"
     host systemctl daemon-reload
     if ((HOST)); then
         systemctl reset-failed 2>/dev/null || true
@@ -540,6 +575,9 @@ do_uninstall() {
         skipped udevadm control --reload-rules
     fi
     if ((PURGE)); then
+        # rm -rf deletes a symbolic link itself, never what it points to, and
+        # does not descend through one: a link planted in $DATA_DIR (or in
+        # place of it) leaves its target alone.
         remove "$CONF_DIR" "$DATA_DIR"
         if ((!HOST)) || getent passwd "$WEB_USER" >/dev/null; then
             host userdel "$WEB_USER"

@@ -1,11 +1,15 @@
 """systemd/install.sh run into a temporary tree with --root, and the device files.
 
 Under --root the installer writes every file with its final mode but does not
-touch the running system: no accounts, no chown, no migrations, no systemctl,
-udevadm or modprobe. It prints each skipped step as "skipped (--root): ...",
-which these tests check. Each test installs from a copy of the source tree's
-systemd/ folder (plus, where a test needs it, a stand-in example config), so
-the result does not depend on whether kiosk/example-config.toml exists yet.
+touch the running system: no systemd-sysusers, no systemd-tmpfiles, no chown,
+no migrations, no systemctl, udevadm or modprobe. It prints each skipped step
+as "skipped (--root): ...", which these tests check. The shipped sysusers.d and
+tmpfiles.d files are also applied with the real systemd tools to a tree (as
+root), and links planted in the data directory must never be followed.
+
+Each test installs from a copy of the source tree's systemd/ folder (plus,
+where a test needs it, a stand-in example config), so the result does not
+depend on whether kiosk/example-config.toml exists yet.
 """
 
 from __future__ import annotations
@@ -39,7 +43,15 @@ EXPECTED_FILES = {
     "etc/phonelocker/secret_key": 0o600,
     "etc/udev/rules.d/60-phonelocker-nfc.rules": 0o644,
     "etc/modprobe.d/phonelocker-nfc-blacklist.conf": 0o644,
+    "etc/sysusers.d/phonelocker.conf": 0o644,
+    "etc/tmpfiles.d/phonelocker.conf": 0o644,
     **{f"etc/systemd/system/{unit}": 0o644 for unit in UNITS},
+}
+#: installed file -> the file in systemd/ it is a copy of
+INSTALLED_AS = {
+    "etc/udev/rules.d/60-phonelocker-nfc.rules": "60-phonelocker-nfc.rules",
+    "etc/sysusers.d/phonelocker.conf": "phonelocker.sysusers",
+    "etc/tmpfiles.d/phonelocker.conf": "phonelocker.tmpfiles",
 }
 EXPECTED_DIRS = {
     "etc/phonelocker": 0o750,
@@ -121,9 +133,8 @@ def test_expected_files_and_modes(source: Path, tmp_path: Path) -> None:
         assert (root / "etc/systemd/system" / unit).read_bytes() == (
             SYSTEMD_DIR / unit
         ).read_bytes()
-    assert (root / "etc/udev/rules.d/60-phonelocker-nfc.rules").read_bytes() == (
-        SYSTEMD_DIR / "60-phonelocker-nfc.rules"
-    ).read_bytes()
+    for installed, shipped in INSTALLED_AS.items():
+        assert (root / installed).read_bytes() == (SYSTEMD_DIR / shipped).read_bytes()
     assert re.fullmatch(r"[0-9a-f]{64}", (root / "etc/phonelocker/secret_key").read_text())
 
 
@@ -183,13 +194,11 @@ def skipped_commands(output: str) -> list[list[str]]:
 def test_root_mode_leaves_the_host_alone(source: Path, tmp_path: Path) -> None:
     result = install(source, tmp_path / "root")
     commands = skipped_commands(result.stdout)
-    assert [
-        "useradd", "--system", "--gid", "phonelocker", "--home-dir", "/var/lib/phonelocker",
-        "--no-create-home", "--shell", "/usr/sbin/nologin", "--comment", "Phone Locker kiosk",
-        "phonelocker",
-    ] in commands  # fmt: skip
-    assert ["usermod", "--append", "--groups", "gpio,plugdev,dialout", "phonelocker"] in commands
-    assert ["usermod", "--append", "--groups", "phonelocker", "phonelocker-web"] in commands
+    # The accounts and directories come from systemd-sysusers and systemd-tmpfiles
+    # (see test_sysusers_and_tmpfiles_with_the_real_tools for what they create).
+    assert ["systemd-sysusers", "/etc/sysusers.d/phonelocker.conf"] in commands
+    assert ["systemd-tmpfiles", "--create", "/etc/tmpfiles.d/phonelocker.conf"] in commands
+    assert not [command for command in commands if command[0] in ("useradd", "usermod")]
     assert ["chown", "--", "phonelocker-web:phonelocker-web",
             str(tmp_path / "root/etc/phonelocker/secret_key")] in commands  # fmt: skip
     assert ["chown", "--", "phonelocker:phonelocker",
@@ -293,6 +302,227 @@ def test_uninstall_twice_is_harmless(source: Path, tmp_path: Path) -> None:
     run_installer(source, "--root", str(root), "--uninstall", "--purge-data")
     run_installer(source, "--root", str(root), "--uninstall", "--purge-data")
     assert files_under(root) == set()
+
+
+# --- links planted in the data directory ---------------------------------------------
+
+DATA = "var/lib/phonelocker"
+#: what a kiosk user could plant in /var/lib/phonelocker, and what it points at
+PLANTED = {
+    "backups": "outside-dir",
+    "phonelocker.db": "outside-db",
+    "phonelocker.db-wal": "outside-wal",
+    "phonelocker.db-shm": "outside-shm",
+}
+
+
+def make_targets(base: Path) -> dict[Path, tuple[int, int, int, str]]:
+    """Files and a folder outside the tree, each with a known mode (and, as root, owner)."""
+    base.mkdir()
+    directory = base / "outside-dir"
+    directory.mkdir()
+    (directory / "keep.txt").write_text("someone else's file\n")
+    directory.chmod(0o751)
+    paths = [directory]
+    for name in ("outside-db", "outside-wal", "outside-shm"):
+        (base / name).write_text(f"contents of {name}\n")
+        (base / name).chmod(0o604)
+        paths.append(base / name)
+    if os.geteuid() == 0:
+        for path in paths:
+            os.chown(path, 4242, 4343)  # an owner the installer never uses
+    return {path: target_state(path) for path in paths}
+
+
+def target_state(path: Path) -> tuple[int, int, int, str]:
+    """(uid, gid, mode, contents) of a planted link's target."""
+    info = path.lstat()
+    if path.is_dir():
+        children = sorted(path.iterdir())
+        contents = "\n".join(f"{child.name}:{child.read_text()}" for child in children)
+    else:
+        contents = path.read_text()
+    return info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode), contents
+
+
+def assert_targets_unchanged(targets: dict[Path, tuple[int, int, int, str]]) -> None:
+    for path, before in targets.items():
+        assert target_state(path) == before, f"{path} was changed through a link"
+
+
+def plant(root: Path, name: str, target: Path) -> Path:
+    """Replace ROOT/var/lib/phonelocker/NAME (or the directory itself, for "") by a link."""
+    link = root / DATA / name if name else root / DATA
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_dir() and not link.is_symlink():
+        shutil.rmtree(link)
+    elif link.exists() or link.is_symlink():
+        link.unlink()
+    link.symlink_to(target)
+    return link
+
+
+def assert_refused(result: subprocess.CompletedProcess[str], name: str) -> None:
+    assert result.returncode != 0, result.stdout
+    shown = f"/{DATA}/{name}" if name else f"/{DATA}"
+    assert f"symbolic link in the data directory: {shown} -> " in result.stderr
+    assert "never follows a link" in result.stderr
+    assert "Nothing was changed" in result.stderr
+
+
+@pytest.mark.parametrize("name", [*PLANTED, ""])
+@pytest.mark.parametrize("when", ["before the first install", "after an install"])
+def test_links_in_the_data_directory_are_refused(
+    source: Path, tmp_path: Path, name: str, when: str
+) -> None:
+    """Install, re-install and purge with a planted link: its target never changes."""
+    targets = make_targets(tmp_path / "outside")
+    target = tmp_path / "outside" / PLANTED.get(name, "outside-dir")
+    root = tmp_path / "root"
+    if when == "after an install":
+        install(source, root)
+    link = plant(root, name, target)
+    before = snapshot(root)
+
+    for _attempt in ("install", "re-install"):
+        result = run_installer(source, "--root", str(root), "--no-venv", check=False)
+        assert_refused(result, name)
+        assert_targets_unchanged(targets)
+        assert snapshot(root) == before  # the tree itself is untouched too
+
+    purge = run_installer(source, "--root", str(root), "--uninstall", "--purge-data")
+    assert "removed /var/lib/phonelocker" in purge.stdout
+    assert not link.is_symlink() and not (root / DATA).exists()
+    assert_targets_unchanged(targets)
+
+
+def test_link_refusal_names_every_link(source: Path, tmp_path: Path) -> None:
+    targets = make_targets(tmp_path / "outside")
+    root = tmp_path / "root"
+    for name, target in PLANTED.items():
+        plant(root, name, tmp_path / "outside" / target)
+    result = run_installer(source, "--root", str(root), "--no-venv", check=False)
+    for name in PLANTED:
+        assert_refused(result, name)
+    assert not (root / "etc").exists(), result.stdout  # stopped before writing anything
+    assert_targets_unchanged(targets)
+
+
+def test_ordinary_files_in_the_data_directory_are_fine(source: Path, tmp_path: Path) -> None:
+    """Only links are refused: a real database, WAL and backups are kept as they are."""
+    root = tmp_path / "root"
+    _installed_with_data(source, root)
+    (root / DATA / "phonelocker.db-wal").write_bytes(b"wal")
+    before = snapshot(root / DATA)
+    install(source, root)
+    assert snapshot(root / DATA) == before
+
+
+# --- the sysusers.d and tmpfiles.d files, applied by the real systemd tools ----------
+
+SYSUSERS = shutil.which("systemd-sysusers")
+TMPFILES = shutil.which("systemd-tmpfiles")
+
+
+def passwd_entries(path: Path) -> dict[str, list[str]]:
+    return {line.split(":")[0]: line.split(":") for line in path.read_text().splitlines()}
+
+
+@pytest.mark.skipif(
+    SYSUSERS is None or TMPFILES is None or os.geteuid() != 0,
+    reason="needs systemd-sysusers and systemd-tmpfiles, and root (tmpfiles chowns)",
+)
+def test_sysusers_and_tmpfiles_with_the_real_tools(source: Path, tmp_path: Path) -> None:
+    """What the installer runs on a real system, applied to an installed --root tree."""
+    assert SYSUSERS is not None and TMPFILES is not None
+    root = tmp_path / "root"
+    install(source, root)
+    sysusers_conf = str(root / "etc/sysusers.d/phonelocker.conf")
+    tmpfiles_conf = str(root / "etc/tmpfiles.d/phonelocker.conf")
+
+    for _ in range(2):  # the second run changes nothing and still succeeds
+        subprocess.run([SYSUSERS, f"--root={root}", sysusers_conf],
+                       check=True, capture_output=True, timeout=60)  # fmt: skip
+    users = passwd_entries(root / "etc/passwd")
+    groups = passwd_entries(root / "etc/group")
+    kiosk, web = users["phonelocker"], users["phonelocker-web"]
+    assert kiosk[4:] == ["Phone Locker kiosk", "/var/lib/phonelocker", "/usr/sbin/nologin"]
+    assert web[4:] == ["Phone Locker dashboard", "/nonexistent", "/usr/sbin/nologin"]
+    assert kiosk[3] == groups["phonelocker"][2] and web[3] == groups["phonelocker-web"][2]
+    for group in ("gpio", "plugdev", "dialout"):
+        assert groups[group][3].split(",") == ["phonelocker"]
+    assert groups["phonelocker"][3].split(",") == ["phonelocker-web"]
+
+    result = subprocess.run([TMPFILES, f"--root={root}", "--create", tmpfiles_conf],
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    kiosk_ids = (int(kiosk[2]), int(kiosk[3]))
+    for name, mode, owner in (
+        ("etc/phonelocker", 0o750, (0, int(groups["phonelocker"][2]))),
+        (DATA, 0o2770, kiosk_ids),
+        (f"{DATA}/backups", 0o2700, kiosk_ids),
+    ):
+        info = (root / name).lstat()
+        assert (stat.S_IMODE(info.st_mode), (info.st_uid, info.st_gid)) == (mode, owner), name
+
+    # A link planted in place of the backups folder is left alone, and so is its
+    # target. (systemd 252 only logs this and still exits 0: the installer's own
+    # check, above, is what stops an install.)
+    targets = make_targets(tmp_path / "outside")
+    link = plant(root, "backups", tmp_path / "outside/outside-dir")
+    result = subprocess.run([TMPFILES, f"--root={root}", "--create", tmpfiles_conf],
+                            capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert "backups" in result.stderr and "not a directory" in result.stderr
+    assert link.is_symlink()
+    assert_targets_unchanged(targets)
+
+
+def sysusers_lines() -> list[list[str]]:
+    return [
+        shlex.split(line)
+        for line in (SYSTEMD_DIR / "phonelocker.sysusers").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+def test_sysusers_matches_the_units() -> None:
+    """The accounts agree with User=, Group= and SupplementaryGroups= of the units."""
+    from .test_systemd_units import parse_unit
+
+    lines = sysusers_lines()
+    users = {fields[1] for fields in lines if fields[0] == "u"}
+    groups = {fields[1] for fields in lines if fields[0] in ("u", "g")}  # "u" makes its group
+    members: dict[str, set[str]] = {}
+    for fields in lines:
+        if fields[0] == "m":
+            members.setdefault(fields[1], set()).add(fields[2])
+    for unit in ("phonelocker-kiosk.service", "phonelocker-web.service",
+                 "phonelocker-maintenance.service"):  # fmt: skip
+        service = parse_unit(unit)["Service"]
+        (user,), (group,) = service["User"], service["Group"]
+        assert user in users, unit
+        assert group == user or group in members.get(user, set()), unit
+        for extra in " ".join(service.get("SupplementaryGroups", [])).split():
+            assert extra in groups and extra in members[user], (unit, extra)
+
+
+def test_tmpfiles_modes_match_the_state_directory() -> None:
+    """StateDirectoryMode= of the units and the tmpfiles.d line give the same mode."""
+    from .test_systemd_units import parse_unit
+
+    lines = [
+        line.split()
+        for line in (SYSTEMD_DIR / "phonelocker.tmpfiles").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    data = {fields[1]: fields for fields in lines}["/var/lib/phonelocker"]
+    assert data[0] == "d" and data[3:5] == ["phonelocker", "phonelocker"]
+    for unit in ("phonelocker-kiosk.service", "phonelocker-maintenance.service"):
+        service = parse_unit(unit)["Service"]
+        assert service["StateDirectory"] == ["phonelocker"]
+        assert service["StateDirectoryMode"] == [data[2]], unit
+    # Every directory is kept for ever: no age, so never cleaned.
+    assert all(fields[5] == "-" for fields in lines)
 
 
 # --- the script itself --------------------------------------------------------------

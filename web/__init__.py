@@ -23,9 +23,9 @@ from werkzeug.exceptions import HTTPException
 from kiosk.config import Config
 from kiosk.db import Database
 from web import access
-from web.helpers import AppState, format_hhmm, format_when, utc_now
+from web.helpers import AppState, DbIdConverter, format_hhmm, format_when, utc_now
 from web.security import LoginLimiter, install_security, load_secret_key
-from web.sessions import MemorySessionInterface
+from web.sessions import DatabaseSessionInterface
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "WTF_CSRF_TIME_LIMIT": None,
     "LOGIN_MAX_FAILURES": 5,
     "LOGIN_WINDOW_SECONDS": 300,
+    # Failures from one address whatever usernames it tries (guessing through a staff list).
+    "LOGIN_MAX_FAILURES_PER_ADDRESS": 20,
     "POLL_MILLISECONDS": 1000,
     "JSON_SORT_KEYS": False,
 }
@@ -60,17 +62,19 @@ def create_app(
     ``CLOCK`` (a callable returning an aware datetime) and ``IMPORT_DIR``.
     """
     app = Flask(__name__)
+    app.url_map.converters["id"] = DbIdConverter  # before the blueprints' rules use it
     app.config.from_mapping(DEFAULTS)
     if test_config:
         app.config.from_mapping(test_config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_secret_key(config.web.secret_key_file)
-    app.session_interface = MemorySessionInterface()
+    app.session_interface = DatabaseSessionInterface()
     app.extensions["phonelocker"] = AppState(
         config=config,
         db=db or Database(config.database.url),
         limiter=LoginLimiter(
-            app.config["LOGIN_MAX_FAILURES"], app.config["LOGIN_WINDOW_SECONDS"]
+            app.config["LOGIN_MAX_FAILURES"], app.config["LOGIN_WINDOW_SECONDS"],
+            max_per_address=app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"],
         ),
         import_dir=Path(app.config.get("IMPORT_DIR") or _private_temp_dir()),
         clock=app.config.get("CLOCK") or utc_now,

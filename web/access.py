@@ -2,7 +2,8 @@
 
 Roles: ``teacher`` sees only the classes assigned to them (``StaffClass``
 rows) and changes nothing; ``office`` sees every class and does the office
-actions; ``admin`` does everything office does and manages accounts.
+actions; ``admin`` does everything office does and manages accounts. A
+teacher never sees a card number of another class (:func:`scope_last_taps`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, redirect, request, session, url_for
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiosk.models import Pupil, StaffUser
+from kiosk.models import Card, Pupil, StaffUser
 
 log = logging.getLogger(__name__)
 
@@ -118,3 +120,39 @@ def visible_pupil(pupil_id: int) -> Pupil:
     if pupil is None or not may_see(pupil.class_name):
         abort(404)
     return pupil
+
+
+UNKNOWN_CARD = "unknown card"
+ANOTHER_CLASS = "another class"
+
+
+def _card_owner(uid: str) -> Pupil | None:
+    """The pupil the card is (or, if revoked, was last) issued to."""
+    query = (select(Pupil).join(Card, Card.pupil_id == Pupil.id).where(Card.uid == uid)
+             .order_by(Card.active.desc(), Card.issued_at.desc()).limit(1))
+    return db_session().scalars(query).first()
+
+
+def scope_last_taps(lockers: list[dict]) -> list[dict]:
+    """Each locker's last tap as the user may see it (``kiosk.status.locker_states`` rows).
+
+    Adds ``last_tap_who``: the pupil's name if the user may see their class,
+    else "another class"; "unknown card" for a card nobody has. A teacher's
+    rows lose ``last_tap_uid`` (None): card numbers are for office and admin.
+    """
+    classes = visible_classes()
+    for locker in lockers:
+        uid = locker.get("last_tap_uid")
+        who = None
+        if uid:
+            pupil = _card_owner(uid)
+            if pupil is None:
+                who = UNKNOWN_CARD
+            elif classes is None or pupil.class_name in classes:
+                who = pupil.name
+            else:
+                who = ANOTHER_CLASS
+            if classes is not None:
+                locker["last_tap_uid"] = None
+        locker["last_tap_who"] = who
+    return lockers

@@ -62,7 +62,7 @@ def new_user():
                            roles=staff.ROLES, class_names=class_names())
 
 
-@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@bp.route("/users/<id:user_id>", methods=["GET", "POST"])
 @admin_required
 def edit_user(user_id: int):
     """Change an account's role, classes or active flag."""
@@ -87,7 +87,7 @@ def edit_user(user_id: int):
                            roles=staff.ROLES, class_names=class_names())
 
 
-@bp.post("/users/<int:user_id>/password")
+@bp.post("/users/<id:user_id>/password")
 @admin_required
 def reset_password(user_id: int):
     """Set a new password for an account (tell its owner to change it)."""

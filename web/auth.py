@@ -1,9 +1,10 @@
 """Log in, log out, change one's own password.
 
-Failed logins are counted per username and client address; after
-``LOGIN_MAX_FAILURES`` within ``LOGIN_WINDOW_SECONDS`` the login answers 429
-until the window has passed. Each failure is logged and recorded as a
-``login_failed`` event (the username as typed is the actor).
+Failed logins are counted per username and client address, and per address
+across usernames; after ``LOGIN_MAX_FAILURES`` for one pair (or
+``LOGIN_MAX_FAILURES_PER_ADDRESS`` from one address) within
+``LOGIN_WINDOW_SECONDS`` the login answers 429 until the window has passed. Each
+failure is logged and recorded as a ``login_failed`` event (the username as typed is the actor).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def login():
         record_event(db, Kind.LOGIN_FAILED, actor=username[:64] or "(blank)",
                      reason=f"from {_client()}, failure {count}")
         db.commit()
-        status = 429 if count >= limiter.max_failures else 401
+        status = 429 if limiter.blocked(username, _client()) else 401
         return render_template(
             "login.html", next=next_url, username=username,
             error="Wrong username or password.",
@@ -80,7 +81,7 @@ def logout():
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def change_password():
-    """Change one's own password (the current one is asked again)."""
+    """Change one's own password (the current one is asked again); other sessions end."""
     if request.method == "POST":
         db = db_session()
         current = request.form.get("current", "")
@@ -96,6 +97,8 @@ def change_password():
                 flash(f"Not changed: {error}.", "error")
             else:
                 db.commit()
+                # set_password ended every session of this account, this one too:
+                # this browser carries on under a new token, the others are signed out.
                 renew(session)
                 flash("Password changed.", "ok")
                 return redirect(url_for("today.index"))

@@ -12,12 +12,12 @@ import logging
 from flask import Blueprint, flash, redirect, url_for
 
 from kiosk.commands import kiosk_online, queue_enrol
+from kiosk.inputs import InputError, parse_day
 from kiosk.pupils import (
     ActionError,
     approve_year5,
     assign_card,
     normalise_uid,
-    parse_date,
     revoke_card,
     revoke_year5,
 )
@@ -33,7 +33,7 @@ def _back(pupil_id: int, **args):
     return redirect(url_for("pupils.detail", pupil_id=pupil_id, **args) + "#cards")
 
 
-@bp.post("/<int:pupil_id>/enrol")
+@bp.post("/<id:pupil_id>/enrol")
 @office_required
 def enrol(pupil_id: int):
     """Ask the kiosk to give the next card tapped on its reader to this pupil."""
@@ -49,7 +49,7 @@ def enrol(pupil_id: int):
     return _back(pupil.id, command=command.id)
 
 
-@bp.post("/<int:pupil_id>/cards")
+@bp.post("/<id:pupil_id>/cards")
 @office_required
 def assign(pupil_id: int):
     """Give the pupil a card by its UID (typed, or picked from recently refused unknown cards)."""
@@ -66,7 +66,7 @@ def assign(pupil_id: int):
     return _back(pupil.id)
 
 
-@bp.post("/<int:pupil_id>/cards/revoke")
+@bp.post("/<id:pupil_id>/cards/revoke")
 @office_required
 def revoke(pupil_id: int):
     """Cancel a lost card: refused from now on, kept in the pupil's history."""
@@ -87,7 +87,7 @@ def revoke(pupil_id: int):
     return _back(pupil.id)
 
 
-@bp.post("/<int:pupil_id>/approval")
+@bp.post("/<id:pupil_id>/approval")
 @office_required
 def approve(pupil_id: int):
     """Record who on the senior leadership team agreed, and optionally until when."""
@@ -95,9 +95,9 @@ def approve(pupil_id: int):
     db = db_session()
     until_text = form_text("until", max_length=20)
     try:
-        until = parse_date(until_text, "until") if until_text else None
+        until = parse_day(until_text, "until") if until_text else None
         approve_year5(db, pupil, by=form_text("by", max_length=200), until=until, actor=actor())
-    except ActionError as error:
+    except (ActionError, InputError) as error:
         db.rollback()
         flash(f"Not approved: {error}", "error")
     else:
@@ -106,7 +106,7 @@ def approve(pupil_id: int):
     return _back(pupil.id)
 
 
-@bp.post("/<int:pupil_id>/approval/revoke")
+@bp.post("/<id:pupil_id>/approval/revoke")
 @office_required
 def unapprove(pupil_id: int):
     """End the pupil's Year 5 approval (a reason is required)."""

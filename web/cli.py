@@ -24,7 +24,7 @@ def _read_password(from_stdin: bool) -> str:
 
 def register(cli: click.Group, command) -> None:
     """Add ``web`` and the ``users`` group to ``cli``."""
-    from kiosk.cli import Context, _actor, _setup_logging, emit_json, pass_ctx
+    from kiosk.cli import TEXT, Context, _actor, _setup_logging, emit_json, pass_ctx
     from kiosk.pupils import ActionError
 
     @command(cli, "web")
@@ -42,8 +42,14 @@ def register(cli: click.Group, command) -> None:
         _setup_logging(ctx.debug)
         config = ctx.config
         app = create_app(config, ctx.database())
-        serve(app, host or config.web.host, port or config.web.port,
-              trusted_proxy=trusted_proxy or config.web.trusted_proxy)
+        host, port = host or config.web.host, port or config.web.port
+        try:
+            serve(app, host, port, trusted_proxy=trusted_proxy or config.web.trusted_proxy)
+        except OSError as error:  # the port is taken, or the address is not this machine's
+            reason = error.strerror or error
+            raise ActionError(f"cannot listen on {host}:{port}: {reason}") from None
+        except ValueError as error:  # waitress: "Invalid host/port specified." (getaddrinfo)
+            raise ActionError(f"cannot listen on {host}:{port}: {error}") from None
 
     @cli.group()
     def users() -> None:
@@ -52,7 +58,7 @@ def register(cli: click.Group, command) -> None:
     @command(users, "create")
     @click.argument("username")
     @click.option("--role", required=True, type=click.Choice(["teacher", "office", "admin"]))
-    @click.option("--class", "classes", multiple=True,
+    @click.option("--class", "classes", multiple=True, type=TEXT,
                   help="A class a teacher sees (repeatable), e.g. --class 6K.")
     @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
     @click.option("--by", "actor", help="Who is doing this (default: the system user).")

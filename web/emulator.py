@@ -32,8 +32,14 @@ from sqlalchemy import select
 
 from kiosk.models import Card, Pupil
 from kiosk.status import locker_states
-from web.access import db_session, login_required, visible_classes, visible_pupil
-from web.helpers import config, form_int, now, state
+from web.access import (
+    db_session,
+    login_required,
+    scope_last_taps,
+    visible_classes,
+    visible_pupil,
+)
+from web.helpers import config, form_id, now, state
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +93,7 @@ def _cards() -> VirtualCards:
 
 
 def _panel() -> dict:
-    lockers = locker_states(db_session(), config(), now=now())
+    lockers = scope_last_taps(locker_states(db_session(), config(), now=now()))
     return {"lockers": lockers, "last_result": _cards().last_result}
 
 
@@ -120,7 +126,7 @@ def api_state():
 def tap():
     """Tap a pupil's card (``pupil_id``) or a new unknown card (``unknown=1``)."""
     cards = _cards()
-    pupil_id = form_int("pupil_id")
+    pupil_id = form_id("pupil_id")
     if pupil_id is not None:
         pupil = visible_pupil(pupil_id)
         uid = next((c.uid for c in pupil.cards if c.active), None)

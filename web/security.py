@@ -78,49 +78,68 @@ def install_security(app: Flask) -> None:
 
 
 class LoginLimiter:
-    """Counts failed logins per (username, client address) in a sliding window.
+    """Counts failed logins in a sliding window, per (username, address) and per address.
 
-    In memory, per process: a restart forgets the counts, which is acceptable
-    for one waitress process on a school LAN (document, don't hide). The table
-    is bounded: at most ``max_keys`` keys, the stalest dropped first.
+    A pair is refused after ``max_failures`` failures; an address after
+    ``max_per_address`` failures whatever usernames it tried (one machine
+    guessing through a staff list). The address is the client's as Flask sees
+    it: behind ``[web] trusted_proxy`` waitress sets it from the last
+    X-Forwarded-For hop, the one the trusted proxy appended, so a client that
+    sends its own rotating X-Forwarded-For is still counted under its real
+    address (see :mod:`web.server`).
+
+    In memory, per process, on purpose: a restart forgets the counts, which is
+    acceptable for one waitress process on a school LAN (an attacker cannot
+    restart it), and failed logins then cost no database write. The table is
+    bounded: at most ``max_keys`` keys, the stalest dropped first.
     """
 
     def __init__(
         self, max_failures: int = 5, window_seconds: float = 300.0, max_keys: int = 10000,
-        clock=time.monotonic,
+        clock=time.monotonic, max_per_address: int = 20,
     ) -> None:
         self.max_failures = max_failures
+        self.max_per_address = max_per_address
         self.window = window_seconds
         self.max_keys = max_keys
         self.clock = clock
-        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._failures: dict[tuple[str, ...], deque[float]] = {}
         self._lock = threading.Lock()
 
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
+    @staticmethod
+    def _keys(username: str, address: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return ("user", username.lower(), address), ("address", address)
+
+    def _recent(self, key: tuple[str, ...], now: float) -> deque[float]:
         times = self._failures.get(key, deque())
         while times and now - times[0] > self.window:
             times.popleft()
         return times
 
     def blocked(self, username: str, address: str) -> bool:
-        """True while this pair has had ``max_failures`` failures within the window."""
-        key = (username.lower(), address)
-        with self._lock:
-            return len(self._recent(key, self.clock())) >= self.max_failures
-
-    def failed(self, username: str, address: str) -> int:
-        """Count a failure; return how many there have been in the window."""
-        key = (username.lower(), address)
+        """True while this pair, or this address, has had too many failures in the window."""
+        pair, by_address = self._keys(username, address)
         now = self.clock()
         with self._lock:
-            times = self._recent(key, now)
-            times.append(now)
-            self._failures[key] = times
-            if len(self._failures) > self.max_keys:
+            return (len(self._recent(pair, now)) >= self.max_failures
+                    or len(self._recent(by_address, now)) >= self.max_per_address)
+
+    def failed(self, username: str, address: str) -> int:
+        """Count a failure; return how many this pair has had in the window."""
+        now = self.clock()
+        counts = []
+        with self._lock:
+            for key in self._keys(username, address):
+                times = self._recent(key, now)
+                times.append(now)
+                self._failures[key] = times
+                counts.append(len(times))
+            while len(self._failures) > self.max_keys:
                 stalest = min(self._failures, key=lambda k: self._failures[k][-1])
                 del self._failures[stalest]
-            return len(times)
+        return counts[0]
 
     def succeeded(self, username: str, address: str) -> None:
+        """Forget this pair's failures (the address's count stays: it may be guessing)."""
         with self._lock:
-            self._failures.pop((username.lower(), address), None)
+            self._failures.pop(self._keys(username, address)[0], None)

@@ -67,7 +67,7 @@ def test_lockers_panel_shows_offline_and_unlocked(as_user, heartbeat):
     data = client.get("/api/lockers").get_json()
     assert data["lockers"][0]["bays"][0]["locked"] is False
     assert "unlocked" in data["html"]["lockers"] and "online" in data["html"]["lockers"]
-    assert "04A1B2C3D4E5F6" in data["html"]["lockers"]  # last tap
+    assert "Amara Okafor" in data["html"]["lockers"]  # last tap: own pupil, by name (no UID)
 
 
 def test_today_page_polls_the_json_every_second(as_user):
@@ -130,7 +130,11 @@ def test_history_filters(as_user, ids):
     assert "Harry Lee" in page and "Amara Okafor" not in page
     page = client.get("/history?from=2001-01-01&to=2001-01-02").get_data(as_text=True)
     assert "No events match" in page
-    assert client.get("/history?from=garbage&kind=nonsense").status_code == 200
+    # a filter the page cannot read is refused with a message, not silently replaced
+    response = client.get("/history?from=garbage")
+    assert response.status_code == 400 and "is not a date YYYY-MM-DD" in response.text
+    response = client.get("/history?kind=nonsense")
+    assert response.status_code == 400 and "kind must be one of" in response.text
 
 
 def test_history_csv_is_streamed(as_user):

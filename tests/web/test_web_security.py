@@ -13,7 +13,6 @@ from sqlalchemy import select
 from kiosk.events import Kind
 from kiosk.models import Command, Event
 from web.security import LoginLimiter, load_secret_key
-from web.sessions import IDLE_SECONDS, MemorySessionInterface
 
 from .conftest import PASSWORD, login
 from .test_web_access import ROUTES, _request
@@ -172,38 +171,6 @@ def test_logout_ends_the_session_on_the_server(client):
     assert client.get("/").headers["Location"].startswith("/login")
 
 
-def test_sessions_expire_when_idle_and_are_bounded():
-    now = [1000.0]
-    store = MemorySessionInterface(max_sessions=3, clock=lambda: now[0])
-    from flask import Flask
-
-    app = Flask(__name__)
-    app.secret_key = "x"
-    app.session_interface = store
-
-    @app.get("/set")
-    def set_value():
-        from flask import session
-
-        session["n"] = 1
-        return "ok"
-
-    @app.get("/get")
-    def get_value():
-        from flask import session
-
-        return str(session.get("n"))
-
-    client = app.test_client()
-    client.get("/set")
-    assert client.get("/get").data == b"1"
-    now[0] += IDLE_SECONDS + 1
-    assert client.get("/get").data == b"None"
-    for _ in range(5):
-        app.test_client().get("/set")
-    assert len(store) == 3
-
-
 # --- rate limit ----------------------------------------------------------------------------
 
 
@@ -230,6 +197,32 @@ def test_rate_limit_is_per_address_and_window():
     assert not limiter.blocked("office", "10.0.0.2")
     now[0] = 61
     assert not limiter.blocked("office", "10.0.0.1")
+
+
+def test_rate_limit_counts_an_address_across_usernames():
+    limiter = LoginLimiter(max_failures=5, window_seconds=60, max_per_address=3,
+                           clock=lambda: 0.0)
+    for name in ("a1", "b2", "c3"):
+        limiter.failed(name, "10.0.0.1")
+    assert limiter.blocked("someone-else", "10.0.0.1")
+    assert not limiter.blocked("someone-else", "10.0.0.2")
+    limiter.succeeded("a1", "10.0.0.1")  # a success does not wipe the address's count
+    assert limiter.blocked("a1", "10.0.0.1")
+
+
+def test_one_address_trying_many_usernames_is_stopped(make_app):
+    client = make_app(LOGIN_MAX_FAILURES_PER_ADDRESS=10).test_client()
+    guesser = {"REMOTE_ADDR": "10.1.2.3"}
+    codes = [client.post("/login", environ_base=guesser,
+                         data={"username": f"user{n}", "password": "guess guess"}).status_code
+             for n in range(12)]
+    assert codes == [401] * 9 + [429] * 3
+    right = client.post("/login", environ_base=guesser,
+                        data={"username": "office", "password": PASSWORD})
+    assert right.status_code == 429  # even a right password, from there, for now
+    other = client.post("/login", environ_base={"REMOTE_ADDR": "10.1.2.4"},
+                        data={"username": "office", "password": PASSWORD})
+    assert other.status_code == 302
 
 
 def test_successful_login_is_recorded(client, db):
