@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from kiosk.config import Config
@@ -50,6 +50,62 @@ def day_bounds_utc(day: date, config: Config) -> tuple[datetime, datetime]:
     )
 
 
+def todays_events_query(start: datetime, end: datetime) -> Select:
+    """The day's taps and refusals, oldest first: plain ``(pupil_id, kind, at)`` rows.
+
+    Filtered on time only, so the planner's one choice is ``ix_events_at`` (a
+    day's rows, whatever the size of the history). With ``kind IN (...)`` in
+    the SQL, SQLite without statistics picks ``ix_events_kind`` and reads
+    every deposit and collect of the year; the kinds are filtered in Python.
+    """
+    return (
+        select(Event.pupil_id, Event.kind, Event.at)
+        .where(Event.at >= start, Event.at < end)
+        .order_by(Event.at, Event.id)
+    )
+
+
+def _todays_taps(session: Session, start: datetime, end: datetime):
+    """Per pupil today: first deposit, last collection, refused taps (one indexed query)."""
+    handed_in: dict[int, datetime] = {}
+    collected: dict[int, datetime] = {}
+    refused: dict[int, int] = {}
+    for pupil_id, kind, at in session.execute(todays_events_query(start, end)):
+        if pupil_id is None:
+            continue
+        if kind == "deposit":
+            handed_in.setdefault(pupil_id, at)
+        elif kind in COLLECTED_KINDS:
+            collected[pupil_id] = at
+        elif kind == "refused":
+            refused[pupil_id] = refused.get(pupil_id, 0) + 1
+    return handed_in, collected, refused
+
+
+def _year5_approvals(session: Session, pupil_ids: list[int]) -> dict[int, list[Approval]]:
+    """The approvals of the Year 5 pupils in ``pupil_ids`` (the only ones that need one)."""
+    approvals: dict[int, list[Approval]] = {}
+    if not pupil_ids:
+        return approvals
+    rows = session.execute(
+        select(Year5Approval.pupil_id, Year5Approval.approved_at, Year5Approval.until,
+               Year5Approval.revoked_at)
+        .join(Pupil, Pupil.id == Year5Approval.pupil_id)
+        .where(Pupil.year == 5)
+    )
+    wanted = set(pupil_ids)
+    for pupil_id, approved_at, until, revoked_at in rows:
+        if pupil_id in wanted:
+            approvals.setdefault(pupil_id, []).append(
+                Approval(
+                    approved_at.replace(tzinfo=UTC),
+                    until,
+                    revoked_at.replace(tzinfo=UTC) if revoked_at else None,
+                )
+            )
+    return approvals
+
+
 def pupil_states(
     session: Session,
     config: Config,
@@ -63,50 +119,38 @@ def pupil_states(
     ``state`` is ``in_locker`` while a phone is held, ``collected`` once it
     has come out today, else ``not_handed_in``. A phone held since an earlier
     day is ``in_locker`` with ``overnight: true``.
+
+    Each table is read once as plain column rows (no ORM objects: a whole
+    school is thousands of rows, polled every second); the per-pupil row is
+    built in the one loop below.
     """
     now = now or datetime.now(UTC)
     today = local_today(config, now)
     start, end = day_bounds_utc(today, config)
-    query = select(Pupil).order_by(Pupil.class_name, Pupil.name, Pupil.id)
+    query = select(
+        Pupil.id, Pupil.name, Pupil.year, Pupil.class_name, Pupil.bay, Pupil.active
+    ).order_by(Pupil.class_name, Pupil.name, Pupil.id)
     if not include_inactive:
         query = query.where(Pupil.active)
     if classes is not None:
         query = query.where(Pupil.class_name.in_(classes))
-    pupils = session.scalars(query).all()
-    holdings = {h.pupil_id: h for h in session.scalars(select(Holding))}
-    todays = session.execute(
-        select(Event.pupil_id, Event.kind, Event.at)
-        .where(Event.at >= start, Event.at < end, Event.kind.in_(TAP_KINDS + ("refused",)))
-        .order_by(Event.at, Event.id)
-    ).all()
-    handed_in: dict[int, datetime] = {}
-    collected: dict[int, datetime] = {}
-    refused: dict[int, int] = {}
-    for pupil_id, kind, at in todays:
-        if pupil_id is None:
-            continue
-        if kind == "deposit":
-            handed_in.setdefault(pupil_id, at)
-        elif kind in COLLECTED_KINDS:
-            collected[pupil_id] = at
-        elif kind == "refused":
-            refused[pupil_id] = refused.get(pupil_id, 0) + 1
-    cards = set(session.scalars(select(Card.pupil_id).where(Card.active)))
-    approvals: dict[int, list[Approval]] = {}
-    for row in session.scalars(select(Year5Approval)):
-        approvals.setdefault(row.pupil_id, []).append(
-            Approval(
-                row.approved_at.replace(tzinfo=UTC),
-                row.until,
-                row.revoked_at.replace(tzinfo=UTC) if row.revoked_at else None,
-            )
+    pupils = session.execute(query).all()
+    holdings = {
+        pupil_id: (bay, since)
+        for pupil_id, bay, since in session.execute(
+            select(Holding.pupil_id, Holding.bay, Holding.since)
         )
+    }
+    handed_in, collected, refused = _todays_taps(session, start, end)
+    cards = set(session.scalars(select(Card.pupil_id).where(Card.active)))
+    approvals = _year5_approvals(session, [p.id for p in pupils if p.year == 5])
+    zone = config.policy.zone
     rows = []
     for pupil in pupils:
         holding = holdings.get(pupil.id)
         if holding is not None:
             state = "in_locker"
-            since = holding.since
+            since = holding[1]
             collected_at = None
         elif pupil.id in collected:
             state = "collected"
@@ -116,7 +160,7 @@ def pupil_states(
             state, since, collected_at = "not_handed_in", None, None
         allowed = pupil.year == 6 or (
             pupil.year == 5
-            and approval_in_force(tuple(approvals.get(pupil.id, ())), now, config.policy.zone)
+            and approval_in_force(tuple(approvals.get(pupil.id, ())), now, zone)
         )
         rows.append(
             {
@@ -127,8 +171,8 @@ def pupil_states(
                 "state": state,
                 "handed_in_at": iso_local(since, config),
                 "collected_at": iso_local(collected_at, config),
-                "overnight": holding is not None and holding.since < start,
-                "bay": holding.bay if holding else pupil.bay,
+                "overnight": holding is not None and holding[1] < start,
+                "bay": holding[0] if holding else pupil.bay,
                 "allowed": allowed,
                 "has_card": pupil.id in cards,
                 "refused_today": refused.get(pupil.id, 0),
@@ -136,6 +180,41 @@ def pupil_states(
             }
         )
     return {"date": today.isoformat(), "pupils": rows}
+
+
+def last_event_id(session: Session) -> int:
+    """The newest event's id (0 for none): the change counter of everything pupils see.
+
+    Every change to a pupil's day (a tap, a holding, an approval, a card, an
+    import, a rollover) records an event in the same transaction, so this one
+    primary-key lookup tells a poller whether anything it shows may have changed.
+    """
+    return session.scalar(select(func.max(Event.id))) or 0
+
+
+#: more changes than this since a poller's version and it gets every section again
+MAX_CHANGES = 200
+
+
+def changes_since(session: Session, after_id: int) -> list[tuple[int | None, str]] | None:
+    """``(pupil_id, kind)`` of the events after ``after_id`` (oldest first), or None when
+    there are more than :data:`MAX_CHANGES` of them (cheaper to redraw everything)."""
+    rows = session.execute(
+        select(Event.pupil_id, Event.kind)
+        .where(Event.id > after_id)
+        .order_by(Event.id)
+        .limit(MAX_CHANGES + 1)
+    ).all()
+    if len(rows) > MAX_CHANGES:
+        return None
+    return [tuple(row) for row in rows]
+
+
+def pupil_classes(session: Session, pupil_ids: set[int]) -> set[str]:
+    """The classes the pupils are in now."""
+    if not pupil_ids:
+        return set()
+    return set(session.scalars(select(Pupil.class_name).where(Pupil.id.in_(pupil_ids))))
 
 
 def heartbeat_fresh(status: KioskStatus | None, now_utc: datetime, max_age: float) -> bool:

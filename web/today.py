@@ -1,22 +1,44 @@
 """The Today page (the home page) and the JSON it refreshes itself from.
 
-The page is rendered once on the server; ``static/app.js`` then fetches
-``/api/today`` every second and swaps in the sections whose HTML changed.
-The JSON carries the data (for anything else that wants it) and the same
-sections rendered by the same Jinja partials, so there is one way to draw a
-pupil row and Jinja's escaping covers the live updates too.
+The page is rendered once on the server; ``static/app.js`` then asks
+``/api/today`` every second "anything new since version V?" (``If-None-Match``
+with the page's ETag) and swaps in the sections that came back. The JSON
+carries the data (for anything else that wants it) and the sections rendered
+by the same Jinja partials, so there is one way to draw a pupil row and
+Jinja's escaping covers the live updates too.
+
+What a poll costs follows what changed, not the size of the school:
+
+* **nothing changed**: ``304 Not Modified``, no body. The version (ETag) is
+  ``<newest event id>.<lockers>.<context>``: the events table's max id (every
+  change to a pupil's day records an event), a hash of the lockers panel's
+  data (heartbeats, faults), and a hash of what frames the page (date, the
+  collection time, the user's classes, the filters). One primary-key lookup
+  and the few locker rows.
+* **a tap** (or any event about pupils): the summary and the sections of the
+  classes of the pupils concerned (``html["class:<name>"]``), found from the
+  events after the poller's version; ``"partial": true``, no ``pupils`` list.
+* **the frame changed** (a new day, collection time passed, a pupil added or
+  moved, an import, more than ``MAX_CHANGES`` events) or no ``If-None-Match``:
+  the whole document, as before.
+
+For a big school the office's page shows the summary and the action lists
+first, then one line per class (collapsed); ``?class=`` and ``?q=`` (a part of
+a name) open the matching classes' rows.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from itertools import groupby
 
-from flask import Blueprint, current_app, jsonify, render_template
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from kiosk.runtime_status import with_faults
-from kiosk.status import locker_states, pupil_states
+from kiosk.status import changes_since, last_event_id, locker_states, pupil_classes, pupil_states
 from web.access import db_session, login_required, scope_last_taps, visible_classes
-from web.helpers import config, now
+from web.helpers import arg_text, config, now
 
 bp = Blueprint("today", __name__)
 
@@ -26,16 +48,50 @@ SECTIONS = {
     "classes": "partials/today_classes.html",
     "lockers": "partials/lockers.html",
 }
+CLASS_SECTION = "partials/today_class.html"
+#: classes are shown open (every pupil's row) up to this many pupils in view;
+#: above it one line per class, opened by the class or name filter
+EXPAND_PUPILS = 300
+#: names shown in each action list before "and N more"
+LIST_NAMES = 200
+#: event kinds that change only their pupil's row, their class's counts and the summary
+CLASS_LOCAL_KINDS = frozenset({
+    "deposit", "collect", "reopen", "refused", "override", "enrol", "forced_door",
+    "card_revoked", "approved", "approval_revoked", "early_release", "office_return",
+    "kept_in_office",
+})
+#: event kinds that change nothing the Today page shows about pupils
+NO_PUPIL_KINDS = frozenset({
+    "user_created", "user_updated", "login", "login_failed", "reader_fault", "reader_ok",
+    "kiosk_started", "kiosk_stopped", "locker_forgotten", "command_expired",
+})
 
 
-def today_view() -> dict:
+def _filters() -> dict:
+    """The Today page's filters: ``class`` (exact) and ``q`` (part of a pupil's name)."""
+    return {"class": arg_text("class", max_length=64), "q": arg_text("q", max_length=100)}
+
+
+def class_key(name: str) -> str:
+    """The ``html`` key (and ``data-section``) of one class's section."""
+    return "class:" + name
+
+
+def today_view(filters: dict | None = None) -> dict:
     """Everything the Today page shows, for the user's classes only."""
     cfg, moment = config(), now()
+    filters = filters or {"class": "", "q": ""}
     db = db_session()
     document = pupil_states(db, cfg, now=moment, classes=visible_classes())
     pupils = document["pupils"]
     local_now = moment.astimezone(cfg.policy.zone)
     collect_at = cfg.policy.collection_time(local_now.weekday())
+    shown = _filtered(pupils, filters)
+    filtered = bool(filters["class"] or filters["q"])
+    classes = [
+        {"name": name, "pupils": list(rows), "key": class_key(name)}
+        for name, rows in groupby(shown, key=lambda row: row["class"])
+    ]
     return {
         "date": document["date"],
         "now": local_now.isoformat(timespec="seconds"),
@@ -44,10 +100,11 @@ def today_view() -> dict:
         "pupils": pupils,
         # No pupils is not "all handed in": the page says so instead of an all-clear.
         "no_pupils": not pupils,
-        "classes": [
-            {"name": name, "pupils": list(rows)}
-            for name, rows in groupby(pupils, key=lambda row: row["class"])
-        ],
+        "classes": classes,
+        "expand_classes": filtered or len(pupils) <= EXPAND_PUPILS,
+        "filters": filters,
+        "class_names": sorted({p["class"] for p in pupils}),
+        "list_names": LIST_NAMES,
         "not_collected": [p for p in pupils if p["state"] == "in_locker"],
         "not_handed_in": [p for p in pupils if p["allowed"] and p["state"] == "not_handed_in"],
         "overnight": [p for p in pupils if p["overnight"]],
@@ -64,6 +121,15 @@ def today_view() -> dict:
     }
 
 
+def _filtered(pupils: list[dict], filters: dict) -> list[dict]:
+    needle = filters["q"].casefold()
+    return [
+        p for p in pupils
+        if (not filters["class"] or p["class"] == filters["class"])
+        and (not needle or needle in p["name"].casefold())
+    ]
+
+
 def _lockers(db, cfg, moment) -> list[dict]:
     """The heartbeats, corrected by a kiosk's status file when it cannot record taps,
     with each last tap shown only as far as the viewer may see it."""
@@ -74,24 +140,148 @@ def _sections(view: dict, names: tuple[str, ...]) -> dict[str, str]:
     return {name: render_template(SECTIONS[name], **view) for name in names}
 
 
+def _digest(value) -> str:
+    text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+
+
+def _context(filters: dict) -> dict:
+    """What frames the page: when it changes, every section is drawn again."""
+    cfg, moment = config(), now()
+    local_now = moment.astimezone(cfg.policy.zone)
+    collect_at = cfg.policy.collection_time(local_now.weekday())
+    return {
+        "date": local_now.date().isoformat(),
+        "collection_time": collect_at.strftime("%H:%M"),
+        "after_collection": local_now.time() >= collect_at,
+        "classes": visible_classes(),
+        "filters": filters,
+    }
+
+
+def _lockers_digest(lockers: list[dict]) -> str:
+    # The age is left out: it grows every second, and each heartbeat changes heartbeat_at.
+    return _digest([{k: v for k, v in row.items() if k != "heartbeat_age_seconds"}
+                    for row in lockers])
+
+
+def _version(event_id: int, lockers: list[dict], context: dict) -> str:
+    return f"{event_id}.{_lockers_digest(lockers)}.{_digest(context)}"
+
+
+def _parse_version(value: str) -> tuple[int, str, str] | None:
+    parts = value.split(".")
+    if len(parts) != 3 or not parts[0].isdigit() or len(parts[0]) > 18:
+        return None
+    return int(parts[0]), parts[1], parts[2]
+
+
+def _changed_classes(event_id: int, since_id: int) -> set[str] | None:
+    """The classes whose sections the events after ``since_id`` changed; None: redraw all."""
+    if since_id > event_id:
+        return None  # a version from another database (restored backup): start again
+    changes = changes_since(db_session(), since_id)
+    if changes is None:
+        return None
+    pupils: set[int] = set()
+    for pupil_id, kind in changes:
+        if kind in NO_PUPIL_KINDS:
+            continue
+        if kind not in CLASS_LOCAL_KINDS:
+            return None  # a pupil added or moved, an import, a kind this page does not know
+        if pupil_id is not None:
+            pupils.add(pupil_id)
+    return pupil_classes(db_session(), pupils)
+
+
 @bp.get("/")
 @login_required
 def index():
-    """Per class: each pupil's phone today; the lists that need action; the lockers."""
-    view = today_view()
+    """The summary and the lists that need action; per class, each pupil's phone today;
+    the lockers."""
+    filters = _filters()
+    view = today_view(filters)
+    version = _version(last_event_id(db_session()), view["lockers"], _context(filters))
     return render_template(
-        "today.html", poll_ms=current_app.config["POLL_MILLISECONDS"], **view
+        "today.html", poll_ms=current_app.config["POLL_MILLISECONDS"], version=version,
+        poll_args={k: v for k, v in filters.items() if v}, **view
     )
 
 
 @bp.get("/api/today")
 @login_required
 def api_today():
-    """The Today page's data and its re-rendered sections, polled by the page."""
-    view = today_view()
-    html = _sections(view, tuple(SECTIONS))
-    data = {key: value for key, value in view.items() if key != "classes"}
-    return jsonify({**data, "html": html})
+    """The Today page's data and its re-rendered sections, polled by the page.
+
+    With ``If-None-Match``: 304 when nothing changed, else only what changed
+    (see the module docstring). The ``ETag`` header and ``version`` field carry
+    the version to send next time.
+    """
+    filters = _filters()
+    cfg, moment, db = config(), now(), db_session()
+    # The version is read before the data: a tap between the two is sent again next time.
+    event_id = last_event_id(db)
+    lockers = _lockers(db, cfg, moment)
+    context = _context(filters)
+    version = _version(event_id, lockers, context)
+    previous = _if_none_match()
+    if previous == version:
+        response = Response(status=304)
+        response.set_etag(version)
+        return response
+    known = _parse_version(previous) if previous else None
+    changed: set[str] | None = None
+    if known is not None and known[2] == _digest(context):
+        changed = _changed_classes(event_id, known[0])
+    if changed is None:
+        view = today_view(filters)
+        html = _sections(view, tuple(SECTIONS))
+        data = {key: value for key, value in view.items() if key not in _PAGE_ONLY}
+        response = jsonify({**data, "html": html, "version": version, "partial": False})
+    else:
+        response = jsonify(_partial(filters, lockers, known, changed, event_id, version))
+    response.set_etag(version)
+    return response
+
+
+#: view keys for the template only, not part of the JSON document
+_PAGE_ONLY = ("classes", "expand_classes", "filters", "class_names", "list_names")
+
+
+def _partial(filters: dict, lockers: list[dict], known: tuple[int, str, str],
+             changed: set[str], event_id: int, version: str) -> dict:
+    """The sections that changed since the poller's version ``known``."""
+    cfg, moment = config(), now()
+    data: dict = {
+        "version": version, "partial": True,
+        "now": moment.astimezone(cfg.policy.zone).isoformat(timespec="seconds"), "html": {},
+    }
+    if _lockers_digest(lockers) != known[1]:
+        data["lockers"] = lockers
+        data["html"]["lockers"] = render_template(SECTIONS["lockers"], lockers=lockers)
+    if known[0] == event_id:
+        return data
+    view = today_view(filters)
+    for key in ("date", "collection_time", "after_collection", "no_pupils", "counts",
+                "not_collected", "not_handed_in", "overnight"):
+        data[key] = view[key]
+    data["html"]["summary"] = render_template(SECTIONS["summary"], **view)
+    shown = {c["name"]: c for c in view["classes"]}
+    for name in sorted(changed):
+        if name in shown:
+            data["html"][class_key(name)] = render_template(
+                CLASS_SECTION, **{"class": shown[name]},
+                expand_classes=view["expand_classes"], filters=view["filters"])
+    data["changed_classes"] = sorted(changed & set(shown))
+    return data
+
+
+def _if_none_match() -> str | None:
+    tags = request.if_none_match
+    if not tags:
+        return None
+    values = list(tags.as_set())
+    return values[0] if len(values) == 1 else None
 
 
 @bp.get("/api/lockers")

@@ -6,7 +6,10 @@
  *
  *   [data-poll=URL]        fetch URL (JSON) every data-interval ms; for each
  *                          key of its "html" object, replace the contents of
- *                          [data-section=key] if they changed.
+ *                          [data-section=key] if they changed. With
+ *                          data-version=V it sends If-None-Match: V; a 304
+ *                          means nothing changed, a reply carries only the
+ *                          sections that did and the version to send next.
  *   [data-command-url=URL] poll a command's status until it has finished and
  *                          show its "display" line ("done: ...", "kiosk offline").
  *   form[data-confirm]     ask before submitting.
@@ -17,12 +20,19 @@
 (function () {
   const lastHtml = new WeakMap();
 
-  async function getJson(url) {
+  async function getJson(url, version) {
+    const headers = { Accept: "application/json" };
+    if (version) {
+      headers["If-None-Match"] = '"' + version + '"';
+    }
     const response = await fetch(url, {
-      headers: { Accept: "application/json" },
+      headers: headers,
       credentials: "same-origin",
       cache: "no-store",
     });
+    if (version && response.status === 304) {
+      return null;  // nothing changed since the version sent
+    }
     if (response.redirected || response.status === 401) {
       // The session ended: reloading shows the login page.
       window.location.reload();
@@ -36,7 +46,7 @@
 
   function updateSections(html) {
     for (const [name, markup] of Object.entries(html || {})) {
-      document.querySelectorAll('[data-section="' + name + '"]').forEach(function (section) {
+      document.querySelectorAll('[data-section="' + CSS.escape(name) + '"]').forEach(function (section) {
         if (lastHtml.get(section) !== markup) {
           section.innerHTML = markup;
           lastHtml.set(section, markup);
@@ -49,6 +59,7 @@
     const url = element.dataset.poll;
     const interval = parseInt(element.dataset.interval || "1000", 10);
     const status = element.querySelector("[data-live-status]");
+    let version = element.dataset.version || "";
     let failures = 0;
 
     function show(text, broken) {
@@ -61,8 +72,11 @@
     async function tick() {
       if (!document.hidden) {
         try {
-          const data = await getJson(url);
-          updateSections(data.html);
+          const data = await getJson(url, version);
+          if (data) {
+            updateSections(data.html);
+            version = data.version || "";
+          }
           failures = 0;
           show("Live", false);
         } catch (error) {
