@@ -128,6 +128,19 @@ def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+def emit_json_list(items) -> None:
+    """Print an iterable as :func:`emit_json` prints a list, item by item as they come
+    (constant memory: ``phonelocker events --json`` over a year of events)."""
+    out = click.get_text_stream("stdout")
+    first = True
+    for item in items:
+        text = json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        out.write(("[\n  " if first else ",\n  ") + text)
+        first = False
+    out.write("[]\n" if first else "\n]\n")
+    out.flush()
+
+
 def _actor(by: str | None) -> str:
     """Who did it: --by, else the person behind sudo, else the system user."""
     import getpass
@@ -345,15 +358,20 @@ def status(ctx: Context, as_json: bool) -> None:
 @pass_ctx
 def events(ctx: Context, since: str | None, kind: tuple[str, ...], as_json: bool) -> None:
     """The event log (append-only), oldest first."""
-    from kiosk.status import event_dict, query_events
+    from kiosk.status import event_dict, event_rows
 
     since_at = _parse_since(since, ctx.config) if since else None
     with ctx.database().session() as session:
-        rows = [event_dict(e, ctx.config) for e in query_events(
-            session, since=since_at, kinds=list(kind) or None)]
-    if as_json:
-        emit_json(rows)
-        return
+        # Streamed: column rows fetched in batches, each printed as it comes.
+        rows = (event_dict(e, ctx.config) for e in event_rows(
+            session, since=since_at, kinds=list(kind) or None))
+        if as_json:
+            emit_json_list(rows)
+            return
+        _print_events(rows)
+
+
+def _print_events(rows) -> None:
     for row in rows:
         who = f" pupil {row['pupil_id']}" if row["pupil_id"] else ""
         where = f" {row['locker']}/{row['bay']}" if row["locker"] else ""
@@ -482,7 +500,8 @@ def override(ctx: Context, reason: str, actor: str, locker_id: str | None, bay: 
 def bench(click_ctx: click.Context, taps: int, idle_seconds: float, as_json: bool) -> None:
     """Measure the tap path, idle CPU, memory and start-up; print the figures.
 
-    'phonelocker bench import' measures the pupil import's write instead.
+    'phonelocker bench import' measures the pupil import's write instead;
+    'phonelocker bench school' the dashboard at the size of a whole school.
     """
     if click_ctx.invoked_subcommand is not None:
         return
@@ -501,6 +520,30 @@ def bench_import(rows: tuple[int, ...], runs: int, as_json: bool) -> None:
     from kiosk.bench_import import run_import_benchmarks
 
     run_import_benchmarks(rows, runs=runs, as_json=as_json, echo=click.echo)
+
+
+@command(bench, "school")
+@click.option("--pupils", default=2000, show_default=True, type=click.IntRange(30, 100_000))
+@click.option("--classes", default=60, show_default=True, type=click.IntRange(1, 2000))
+@click.option("--days", default=190, show_default=True, type=click.IntRange(1, 400),
+              help="School days of history before today.")
+@click.option("--keep", type=click.Path(path_type=Path, file_okay=False),
+              help="Build the big school here and leave DIR/config.toml and its database.")
+@click.option("--url", help="Build the big school in this database instead (e.g. an empty "
+                            "PostgreSQL database); the small one stays SQLite.")
+@click.option("--requests", default=30, show_default=True, type=click.IntRange(5, 10_000))
+@click.option("--poll-seconds", default=60.0, show_default=True,
+              type=FiniteFloatRange(5, 3600), help="How long the Today tab polls.")
+@click.option("--taps", default=200, show_default=True, type=click.IntRange(20, 100_000))
+@click.option("--json", "as_json", is_flag=True)
+def bench_school(pupils: int, classes: int, days: int, keep: Path | None, url: str | None,
+                 requests: int, poll_seconds: float, taps: int, as_json: bool) -> None:
+    """Measure the dashboard at the size of a whole school against a 30-pupil one."""
+    from kiosk.bench_school import run_school_benchmarks
+
+    run_school_benchmarks(pupils=pupils, classes=min(classes, pupils), days=days, keep=keep,
+                          url=url, requests=requests, poll_seconds=poll_seconds, taps=taps,
+                          as_json=as_json, echo=click.echo)
 
 
 @command(cli, "demo")

@@ -224,7 +224,8 @@ def register(cli: click.Group, command) -> None:
                   help="Nightly backups to keep in that folder; older ones are deleted.")
     @click.pass_obj
     def maintenance_command(ctx, backup_dir: Path | None, keep: int) -> None:
-        """The nightly job: purge what is past retention, then back up the database.
+        """The nightly job: purge what is past retention, refresh the planner's statistics
+        (ANALYZE), then back up the database.
 
         The backup is phonelocker-nightly-<UTC time>.db; only files named so
         are rotated (the newest --keep stay), so copies made by hand in the same
@@ -247,6 +248,16 @@ def register(cli: click.Group, command) -> None:
         except Exception as error:  # noqa: BLE001 - report it, still take the backup
             purge_failed = str(error).splitlines()[0] if str(error) else type(error).__name__
             click.echo(f"purge failed: {purge_failed}", err=True)
+
+        # Fresh planner statistics, so the day's queries keep using their indexes
+        # as the history grows (kiosk.db.analyze); a failure does not stop the backup.
+        from kiosk.db import analyze
+
+        try:
+            analyze(ctx.database().engine)
+            click.echo("planner statistics refreshed (ANALYZE)")
+        except Exception as error:  # noqa: BLE001 - report it, still take the backup
+            click.echo(f"ANALYZE failed: {error}", err=True)
 
         url = ctx.config.database.url
         if not is_sqlite_url(url):

@@ -125,10 +125,27 @@ def _alembic_config(engine: Engine):
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Create or migrate the schema to ``revision`` (Alembic, shipped in the package)."""
+    """Create or migrate the schema to ``revision`` (Alembic, shipped in the package),
+    then refresh the planner's statistics (:func:`analyze`)."""
     from alembic import command
 
     command.upgrade(_alembic_config(engine), revision)
+    analyze(engine)
+
+
+def analyze(engine: Engine) -> None:
+    """Refresh the query planner's statistics (``ANALYZE``; SQLite then ``PRAGMA optimize``).
+
+    Without them SQLite guesses: it read the day's events through
+    ``ix_events_kind`` (every deposit of the year) instead of ``ix_events_at``.
+    Run after migrations and by the nightly ``phonelocker maintenance``; on a
+    year of a big school it takes about a second and is a write like any other
+    (the kiosk waits on busy_timeout, never fails).
+    """
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE")
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA optimize")
 
 
 def current_revision(engine: Engine) -> str | None:

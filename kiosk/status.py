@@ -58,10 +58,11 @@ def todays_events_query(start: datetime, end: datetime) -> Select:
     the SQL, SQLite without statistics picks ``ix_events_kind`` and reads
     every deposit and collect of the year; the kinds are filtered in Python.
     """
+    events = Event.__table__.c
     return (
-        select(Event.pupil_id, Event.kind, Event.at)
-        .where(Event.at >= start, Event.at < end)
-        .order_by(Event.at, Event.id)
+        select(events.pupil_id, events.kind, events.at)
+        .where(events.at >= start, events.at < end)
+        .order_by(events.at, events.id)
     )
 
 
@@ -127,22 +128,22 @@ def pupil_states(
     now = now or datetime.now(UTC)
     today = local_today(config, now)
     start, end = day_bounds_utc(today, config)
-    query = select(
-        Pupil.id, Pupil.name, Pupil.year, Pupil.class_name, Pupil.bay, Pupil.active
-    ).order_by(Pupil.class_name, Pupil.name, Pupil.id)
+    # Table columns, not ORM attributes: the rows skip the ORM's loading machinery.
+    p, h, c = Pupil.__table__.c, Holding.__table__.c, Card.__table__.c
+    query = select(p.id, p.name, p.year, p.class_name, p.bay, p.active).order_by(
+        p.class_name, p.name, p.id
+    )
     if not include_inactive:
-        query = query.where(Pupil.active)
+        query = query.where(p.active)
     if classes is not None:
-        query = query.where(Pupil.class_name.in_(classes))
+        query = query.where(p.class_name.in_(classes))
     pupils = session.execute(query).all()
     holdings = {
         pupil_id: (bay, since)
-        for pupil_id, bay, since in session.execute(
-            select(Holding.pupil_id, Holding.bay, Holding.since)
-        )
+        for pupil_id, bay, since in session.execute(select(h.pupil_id, h.bay, h.since))
     }
     handed_in, collected, refused = _todays_taps(session, start, end)
-    cards = set(session.scalars(select(Card.pupil_id).where(Card.active)))
+    cards = set(session.scalars(select(c.pupil_id).where(c.active)))
     approvals = _year5_approvals(session, [p.id for p in pupils if p.year == 5])
     zone = config.policy.zone
     rows = []
@@ -260,7 +261,8 @@ def locker_states(session: Session, config: Config, *, now: datetime | None = No
     return result
 
 
-def event_dict(event: Event, config: Config) -> dict:
+def event_dict(event, config: Config) -> dict:
+    """One event (an :class:`Event` or an :func:`event_rows` row) as the JSON the CLI prints."""
     return {
         "id": event.id,
         "at": iso_local(event.at, config),
@@ -275,8 +277,8 @@ def event_dict(event: Event, config: Config) -> dict:
     }
 
 
-def query_events(
-    session: Session,
+def _events_select(
+    columns,
     *,
     since: datetime | None = None,
     until: datetime | None = None,
@@ -285,9 +287,8 @@ def query_events(
     classes: list[str] | None = None,
     limit: int | None = None,
     newest_first: bool = False,
-):
-    """Events matching the filters; ``since``/``until`` are aware datetimes."""
-    query = select(Event)
+) -> Select:
+    query = select(*columns)
     if since is not None:
         query = query.where(Event.at >= since.astimezone(UTC).replace(tzinfo=None))
     if until is not None:
@@ -302,7 +303,27 @@ def query_events(
     query = query.order_by(*order)
     if limit is not None:
         query = query.limit(limit)
-    return session.scalars(query)
+    return query
+
+
+def query_events(session: Session, **filters):
+    """Events (ORM objects) matching the filters; ``since``/``until`` are aware datetimes.
+
+    The filters are ``since``, ``until``, ``kinds``, ``pupil_id``, ``classes``,
+    ``limit`` and ``newest_first``.
+    """
+    return session.scalars(_events_select((Event,), **filters))
+
+
+#: rows fetched from the database at a time by :func:`event_rows`
+STREAM_ROWS = 2000
+
+
+def event_rows(session: Session, **filters):
+    """:func:`query_events` as plain column rows, fetched :data:`STREAM_ROWS` at a time
+    (constant memory for a year of events; :func:`event_dict` takes either)."""
+    query = _events_select(tuple(Event.__table__.columns), **filters)
+    return session.execute(query.execution_options(yield_per=STREAM_ROWS))
 
 
 def recent_unknown_cards(

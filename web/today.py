@@ -159,10 +159,19 @@ def _context(filters: dict) -> dict:
     }
 
 
+#: a silent kiosk's "heartbeat N s ago" is redrawn every this many seconds
+AGE_STEP_SECONDS = 5
+
+
 def _lockers_digest(lockers: list[dict]) -> str:
-    # The age is left out: it grows every second, and each heartbeat changes heartbeat_at.
-    return _digest([{k: v for k, v in row.items() if k != "heartbeat_age_seconds"}
-                    for row in lockers])
+    # A heartbeat every 2 s changes heartbeat_at and the age, and nothing a viewer needs:
+    # they are left out, the age counted in steps (0 while the kiosk beats; a stopped
+    # kiosk's age is redrawn every step, and going offline changes "online").
+    def stable(row: dict) -> dict:
+        age = row.get("heartbeat_age_seconds")
+        return {k: v for k, v in row.items() if k not in ("heartbeat_age_seconds", "heartbeat_at")
+                } | {"age_step": None if age is None else int(age // AGE_STEP_SECONDS)}
+    return _digest([stable(row) for row in lockers])
 
 
 def _version(event_id: int, lockers: list[dict], context: dict) -> str:
@@ -262,8 +271,8 @@ def _partial(filters: dict, lockers: list[dict], known: tuple[int, str, str],
     if known[0] == event_id:
         return data
     view = today_view(filters)
-    for key in ("date", "collection_time", "after_collection", "no_pupils", "counts",
-                "not_collected", "not_handed_in", "overnight"):
+    # The lists' rows stay out (they are in the summary's HTML): a tap costs its class.
+    for key in ("date", "collection_time", "after_collection", "no_pupils", "counts"):
         data[key] = view[key]
     data["html"]["summary"] = render_template(SECTIONS["summary"], **view)
     shown = {c["name"]: c for c in view["classes"]}
