@@ -218,6 +218,13 @@ def pupil_classes(session: Session, pupil_ids: set[int]) -> set[str]:
     return set(session.scalars(select(Pupil.class_name).where(Pupil.id.in_(pupil_ids))))
 
 
+def surname_key(row: dict) -> tuple[str, str]:
+    """Sort key of a :func:`pupil_states` row: surname (the name's last word), then the
+    whole name, ignoring case."""
+    name = row["name"].casefold()
+    return (name.rsplit(" ", 1)[-1], name)
+
+
 def heartbeat_fresh(status: KioskStatus | None, now_utc: datetime, max_age: float) -> bool:
     """Online: a heartbeat within ``max_age`` seconds of ``now_utc`` (naive UTC), not stopped."""
     return (

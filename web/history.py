@@ -1,7 +1,14 @@
-"""History: events filtered by date range, class, pupil and kind; CSV export, streamed.
+"""History: events filtered by date range, class, pupil and kind; paged; CSV export, streamed.
 
 A teacher sees only events about pupils in their classes; office and admin
 see everything, including events about no pupil (overrides, logins).
+
+The CSV export reads plain column rows in chunks of :data:`CSV_CHUNK` events,
+each chunk in its own short read transaction (keyset paging on ``(at, id)``,
+newest first), and sends each chunk as it is read: memory stays constant for
+a year of a big school, and no read transaction stays open for the whole
+download (SQLite WAL readers never block the kiosk's writes, but a long one
+keeps the WAL from being checkpointed).
 """
 
 from __future__ import annotations
@@ -13,14 +20,14 @@ from collections.abc import Iterator
 from datetime import UTC
 
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, tuple_
 
 from kiosk.events import Kind
 from kiosk.models import Event, Pupil
 from kiosk.policy import local_day_bounds
 from kiosk.status import iso_local
 from web.access import actor, db_session, login_required, visible_classes
-from web.helpers import arg_date, arg_text, config, form_id, local, now, state
+from web.helpers import arg_date, arg_text, config, form_id, form_int, local, now, state
 from web.pupils import class_names
 
 log = logging.getLogger(__name__)
@@ -28,6 +35,10 @@ log = logging.getLogger(__name__)
 bp = Blueprint("history", __name__)
 
 PAGE_ROWS = 500
+#: events read per chunk (and per read transaction) by the CSV export
+CSV_CHUNK = 5000
+#: the deepest History page (OFFSET paging; the CSV has everything)
+MAX_PAGE = 1000
 CSV_COLUMNS = ("time", "kind", "pupil_id", "pupil", "class", "card", "locker", "bay", "actor",
                "reason")
 KINDS = [kind.value for kind in Kind]
@@ -53,13 +64,15 @@ def _filters() -> dict:
     }
 
 
-def _query(filters: dict) -> Select:
-    """Events (newest first) with the pupil's name and class, within the user's scope."""
+def _query(filters: dict, columns=(Event,)) -> Select:
+    """Events (newest first) with the pupil's name and class, within the user's scope.
+
+    ``columns`` are what to select of the event (the ORM object by default)."""
     zone = config().policy.zone
     since = local_day_bounds(filters["from"], zone)[0].astimezone(UTC).replace(tzinfo=None)
     until = local_day_bounds(filters["to"], zone)[1].astimezone(UTC).replace(tzinfo=None)
     query = (
-        select(Event, Pupil.name, Pupil.class_name)
+        select(*columns, Pupil.name, Pupil.class_name)
         .outerjoin(Pupil, Pupil.id == Event.pupil_id)
         .where(Event.at >= since, Event.at < until)
         .order_by(Event.at.desc(), Event.id.desc())
@@ -76,23 +89,29 @@ def _query(filters: dict) -> Select:
     return query
 
 
-def _pupil_choices() -> list[Pupil]:
-    query = select(Pupil).order_by(Pupil.class_name, Pupil.name)
+def _pupil_choices() -> list:
+    """(id, name, class_name) rows of the pupils the user may pick."""
+    query = select(Pupil.id, Pupil.name, Pupil.class_name).order_by(Pupil.class_name, Pupil.name)
     classes = visible_classes()
     if classes is not None:
         query = query.where(Pupil.class_name.in_(classes))
-    return list(db_session().scalars(query))
+    return db_session().execute(query).all()
 
 
 @bp.get("/history")
 @login_required
 def index():
-    """The newest :data:`PAGE_ROWS` matching events, and the filter form."""
+    """One page (``?page=N``) of :data:`PAGE_ROWS` matching events, newest first, and the
+    filter form."""
     filters = _filters()
-    rows = db_session().execute(_query(filters).limit(PAGE_ROWS + 1)).all()
+    page = form_int("page", source=request.args, minimum=1, maximum=MAX_PAGE) or 1
+    rows = db_session().execute(
+        _query(filters).offset((page - 1) * PAGE_ROWS).limit(PAGE_ROWS + 1)
+    ).all()
     return render_template(
         "history.html", rows=rows[:PAGE_ROWS], more=len(rows) > PAGE_ROWS, filters=filters,
-        kinds=KINDS, class_names=class_names(), pupils=_pupil_choices(),
+        kinds=KINDS, class_names=class_names(), pupils=_pupil_choices(), page=page,
+        page_rows=PAGE_ROWS, max_page=MAX_PAGE,
     )
 
 
@@ -105,8 +124,10 @@ def _cell(value) -> str:
 @bp.get("/history.csv")
 @login_required
 def export():
-    """Every matching event as CSV (UTF-8 with BOM, for Excel), streamed row by row."""
-    query = _query(_filters()).execution_options(yield_per=500)
+    """Every matching event as CSV (UTF-8 with BOM, for Excel), streamed chunk by chunk."""
+    columns = (Event.id, Event.at, Event.kind, Event.pupil_id, Event.card_uid,
+               Event.locker_id, Event.bay, Event.actor, Event.reason)
+    query = _query(_filters(), columns).limit(CSV_CHUNK)
     db, cfg = state().db, config()
     log.info("events exported by %s", actor())
 
@@ -121,12 +142,18 @@ def export():
             return buffer.getvalue()
 
         yield "\ufeff" + line(CSV_COLUMNS)
-        with db.session() as session:
-            for event, name, class_name in session.execute(query):
-                yield line((
-                    iso_local(event.at, cfg), event.kind, event.pupil_id, name, class_name,
-                    event.card_uid, event.locker_id, event.bay, event.actor, event.reason,
-                ))
+        chunk = query
+        while True:
+            with db.session() as session:  # one short read transaction per chunk
+                rows = session.execute(chunk).all()
+            yield "".join(line((
+                iso_local(row.at, cfg), row.kind, row.pupil_id, row.name, row.class_name,
+                row.card_uid, row.locker_id, row.bay, row.actor, row.reason,
+            )) for row in rows)
+            if len(rows) < CSV_CHUNK:
+                return
+            last = rows[-1]
+            chunk = query.where(tuple_(Event.at, Event.id) < tuple_(last.at, last.id))
 
     stamp = local(now()).date().isoformat()  # the school's day on the app's clock
     return Response(

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from kiosk.inputs import InputError, check_bay, known_bays
 from kiosk.models import Command, Pupil
 from kiosk.pupils import ActionError, add_pupil, update_pupil
-from kiosk.status import pupil_states, query_events, recent_unknown_cards
+from kiosk.status import pupil_states, query_events, recent_unknown_cards, surname_key
 from web.access import (
     actor,
     can_office,
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("pupils", __name__, url_prefix="/pupils")
 
 HISTORY_ROWS = 200
+#: pupils per page of the list
+PAGE_PUPILS = 100
 
 
 def class_names() -> list[str]:
@@ -47,16 +49,28 @@ def class_names() -> list[str]:
 @bp.get("")
 @login_required
 def index():
-    """Pupils of the user's classes, optionally one class, optionally with leavers."""
+    """Pupils of the user's classes, sorted by surname, :data:`PAGE_PUPILS` a page
+    (``?page=N``); optionally one class (``?class=``), a part of a name (``?q=``),
+    with leavers (``?left=1``)."""
     wanted = arg_text("class", max_length=64) or None
+    needle = arg_text("q", max_length=100)
     show_left = request.args.get("left") == "1"
+    page = form_int("page", source=request.args, minimum=1, maximum=100_000) or 1
     classes = visible_classes()
     if wanted is not None:
         classes = [wanted] if classes is None or wanted in classes else []
     rows = pupil_states(db_session(), config(), now=now(), classes=classes,
                         include_inactive=show_left)["pupils"]
-    return render_template("pupils/index.html", pupils=rows, class_names=class_names(),
-                           wanted=wanted, show_left=show_left)
+    if needle:
+        rows = [row for row in rows if needle.casefold() in row["name"].casefold()]
+    rows.sort(key=surname_key)
+    pages = max(1, -(-len(rows) // PAGE_PUPILS))
+    page = min(page, pages)
+    return render_template(
+        "pupils/index.html", pupils=rows[(page - 1) * PAGE_PUPILS:page * PAGE_PUPILS],
+        class_names=class_names(), wanted=wanted, show_left=show_left, q=needle,
+        page=page, pages=pages, total=len(rows),
+    )
 
 
 @bp.get("/<id:pupil_id>")

@@ -36,7 +36,14 @@ from itertools import groupby
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from kiosk.runtime_status import with_faults
-from kiosk.status import changes_since, last_event_id, locker_states, pupil_classes, pupil_states
+from kiosk.status import (
+    changes_since,
+    last_event_id,
+    locker_states,
+    pupil_classes,
+    pupil_states,
+    surname_key,
+)
 from web.access import db_session, login_required, scope_last_taps, visible_classes
 from web.helpers import arg_text, config, now
 
@@ -89,7 +96,7 @@ def today_view(filters: dict | None = None) -> dict:
     shown = _filtered(pupils, filters)
     filtered = bool(filters["class"] or filters["q"])
     classes = [
-        {"name": name, "pupils": list(rows), "key": class_key(name)}
+        {"name": name, "pupils": sorted(rows, key=surname_key), "key": class_key(name)}
         for name, rows in groupby(shown, key=lambda row: row["class"])
     ]
     return {
