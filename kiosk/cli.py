@@ -131,14 +131,19 @@ def emit_json(data) -> None:
 def emit_json_list(items) -> None:
     """Print an iterable as :func:`emit_json` prints a list, item by item as they come
     (constant memory: ``phonelocker events --json`` over a year of events)."""
-    out = click.get_text_stream("stdout")
-    first = True
+    parts: list[str] = []
+    size = 0
     for item in items:
         text = json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n  ")
-        out.write(("[\n  " if first else ",\n  ") + text)
-        first = False
-    out.write("[]\n" if first else "\n]\n")
-    out.flush()
+        parts.append(("[\n  " if not parts and not size else ",\n  ") + text)
+        size += len(parts[-1])
+        if size >= 65536:  # write in pieces of about 64 KB
+            click.echo("".join(parts), nl=False)
+            parts, size = [], 1
+    if not parts and not size:
+        click.echo("[]")
+        return
+    click.echo("".join(parts) + "\n]")
 
 
 def _actor(by: str | None) -> str:

@@ -1,0 +1,150 @@
+"""Queries that read what they need: the day's events on the time index, planner
+statistics kept, ``events --json`` streamed. Real SQLite files in tmp_path."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import click
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import event as sa_event
+
+from kiosk import status
+from kiosk.cli import cli
+from kiosk.db import Database
+from kiosk.events import Kind, record_event
+from kiosk.models import naive_utc
+from kiosk.status import pupil_states
+
+from .maintenance_helpers import db_path, invoke, make_pupil
+
+NOW = datetime(2026, 3, 10, 9, 30, tzinfo=UTC)  # a Tuesday; injected, never the wall clock
+
+
+def _history(db: Database, days: int = 40, pupils: int = 30) -> None:
+    """A few weeks of deposits and collections, and today's deposits."""
+    with db.session() as session:
+        ids = [make_pupil(session, f"Pupil {n} Surname{n}", 6, "6K").id for n in range(pupils)]
+        for day in range(days, -1, -1):
+            morning = naive_utc(NOW) - timedelta(days=day, hours=1)
+            for pupil_id in ids:
+                record_event(session, Kind.DEPOSIT, at=morning, pupil_id=pupil_id)
+                if day:
+                    record_event(session, Kind.COLLECT, at=morning + timedelta(hours=7),
+                                 pupil_id=pupil_id)
+        session.commit()
+
+
+def _plans_of_events_queries(db: Database, config) -> list[str]:
+    """EXPLAIN QUERY PLAN of every statement on ``events`` that pupil_states runs."""
+    seen: list[tuple[str, object]] = []
+
+    def note(_conn, _cursor, statement, parameters, _context, _many):
+        if "FROM events" in statement:
+            seen.append((statement, parameters))
+
+    sa_event.listen(db.engine, "before_cursor_execute", note)
+    try:
+        with db.session() as session:
+            document = pupil_states(session, config, now=NOW)
+    finally:
+        sa_event.remove(db.engine, "before_cursor_execute", note)
+    assert document["pupils"], "the school has pupils"
+    assert seen, "pupil_states read the events table"
+    connection = sqlite3.connect(db_path(config))
+    try:
+        return [
+            " / ".join(row[3] for row in connection.execute("EXPLAIN QUERY PLAN " + sql, params))
+            for sql, params in seen
+        ]
+    finally:
+        connection.close()
+
+
+def test_days_events_use_the_time_index_without_statistics(config, db):
+    _history(db)
+    connection = sqlite3.connect(db_path(config))
+    connection.execute("DROP TABLE IF EXISTS sqlite_stat1")  # as on a database never analysed
+    connection.commit()
+    connection.close()
+    for plan in _plans_of_events_queries(db, config):
+        assert "USING INDEX ix_events_at (at>? AND at<?)" in plan, plan
+        assert "ix_events_kind" not in plan and "SCAN" not in plan, plan
+
+
+def test_days_events_use_the_time_index_with_statistics(config, db):
+    _history(db)
+    with db.engine.connect() as connection:
+        connection.exec_driver_sql("ANALYZE")
+    for plan in _plans_of_events_queries(db, config):
+        assert "USING INDEX ix_events_at" in plan, plan
+
+
+def test_upgrade_gathers_planner_statistics(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
+    try:
+        database.upgrade()
+    finally:
+        database.dispose()
+    connection = sqlite3.connect(tmp_path / "fresh.db")
+    try:
+        tables = {name for (name,) in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        connection.close()
+    assert "sqlite_stat1" in tables  # ANALYZE ran after the migrations
+
+
+def test_nightly_maintenance_refreshes_statistics(config_file, config, db, tmp_path):
+    _history(db, days=2, pupils=3)
+    connection = sqlite3.connect(db_path(config))
+    connection.execute("DROP TABLE IF EXISTS sqlite_stat1")
+    connection.commit()
+    connection.close()
+
+    result = invoke(config_file, "maintenance", "--backup-dir", str(tmp_path / "backups"))
+
+    assert result.exit_code == 0, result.output
+    assert "planner statistics refreshed (ANALYZE)" in result.output
+    connection = sqlite3.connect(db_path(config))
+    try:
+        analysed = {name for (name,) in connection.execute("SELECT tbl FROM sqlite_stat1")}
+    finally:
+        connection.close()
+    assert "events" in analysed
+
+
+def test_events_json_streams_every_event_in_order(config_file, db, monkeypatch):
+    _history(db, days=2, pupils=3)
+    monkeypatch.setattr(status, "STREAM_ROWS", 4)  # many fetches of a few rows each
+    with db.session() as session:
+        expected = [e.id for e in status.query_events(session)]
+    result = CliRunner().invoke(cli, ["events", "--json", "--config", str(config_file)])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [row["id"] for row in rows] == expected and len(expected) > 12
+    assert set(rows[0]) == {"id", "at", "kind", "pupil_id", "card_uid", "locker", "bay",
+                            "actor", "reason", "clock_suspect"}
+    assert rows[0]["clock_suspect"] is False
+
+
+@pytest.mark.parametrize("data", [
+    [], [{"a": 1, "b": [1, 2], "c": {"d": "x\ny"}}], [{"a": 1}, {"b": "é"}],
+    [{"n": n, "text": "x" * 200} for n in range(1000)],  # more than one 64 KB piece
+])
+def test_streamed_json_list_prints_as_a_json_list_does(data):
+    from kiosk.cli import emit_json, emit_json_list
+
+    @click.command()
+    def whole():
+        emit_json(data)
+
+    @click.command()
+    def streamed():
+        emit_json_list(iter(data))
+
+    runner = CliRunner()
+    assert runner.invoke(streamed).output == runner.invoke(whole).output
