@@ -153,6 +153,7 @@ def export():
             if len(rows) < CSV_CHUNK:
                 return
             last = rows[-1]
+            # The next chunk: the rows after the last one sent, ties on ``at`` by id.
             chunk = query.where(tuple_(Event.at, Event.id) < tuple_(last.at, last.id))
 
     stamp = local(now()).date().isoformat()  # the school's day on the app's clock

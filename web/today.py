@@ -177,7 +177,7 @@ def _lockers_digest(lockers: list[dict]) -> str:
     def stable(row: dict) -> dict:
         age = row.get("heartbeat_age_seconds")
         return {k: v for k, v in row.items() if k not in ("heartbeat_age_seconds", "heartbeat_at")
-                } | {"age_step": None if age is None else int(age // AGE_STEP_SECONDS)}
+                } | {"age_step": None if age is None else int(max(age, 0) // AGE_STEP_SECONDS)}
     return _digest([stable(row) for row in lockers])
 
 
@@ -275,8 +275,8 @@ def _partial(filters: dict, lockers: list[dict], known: tuple[int, str, str],
     if _lockers_digest(lockers) != known[1]:
         data["lockers"] = lockers
         data["html"]["lockers"] = render_template(SECTIONS["lockers"], lockers=lockers)
-    if known[0] == event_id:
-        return data
+    if known[0] == event_id or not changed:
+        return data  # only the lockers, or events about no pupil (logins, reader faults)
     view = today_view(filters)
     # The lists' rows stay out (they are in the summary's HTML): a tap costs its class.
     for key in ("date", "collection_time", "after_collection", "no_pupils", "counts"):
