@@ -64,19 +64,26 @@ def _filters() -> dict:
     }
 
 
-def _query(filters: dict, columns=(Event,)) -> Select:
+def _query(filters: dict, columns=(Event,), before: tuple | None = None) -> Select:
     """Events (newest first) with the pupil's name and class, within the user's scope.
 
-    ``columns`` are what to select of the event (the ORM object by default)."""
+    ``columns`` are what to select of the event (the ORM object by default);
+    ``before`` an ``(at, id)`` to start after (the CSV's next chunk)."""
     zone = config().policy.zone
     since = local_day_bounds(filters["from"], zone)[0].astimezone(UTC).replace(tzinfo=None)
     until = local_day_bounds(filters["to"], zone)[1].astimezone(UTC).replace(tzinfo=None)
     query = (
         select(*columns, Pupil.name, Pupil.class_name)
         .outerjoin(Pupil, Pupil.id == Event.pupil_id)
-        .where(Event.at >= since, Event.at < until)
         .order_by(Event.at.desc(), Event.id.desc())
     )
+    if before is None:
+        query = query.where(Event.at >= since, Event.at < until)
+    else:
+        # ``at <= before`` is the index range's upper end (SQLite uses one bound per side,
+        # and does not search ix_events_at on the row value); ties on ``at`` go by id.
+        query = query.where(Event.at >= since, Event.at <= before[0],
+                            tuple_(Event.at, Event.id) < tuple_(*before))
     classes = visible_classes()
     if classes is not None:
         query = query.where(Pupil.class_name.in_(classes))
@@ -127,7 +134,8 @@ def export():
     """Every matching event as CSV (UTF-8 with BOM, for Excel), streamed chunk by chunk."""
     columns = (Event.id, Event.at, Event.kind, Event.pupil_id, Event.card_uid,
                Event.locker_id, Event.bay, Event.actor, Event.reason)
-    query = _query(_filters(), columns).limit(CSV_CHUNK)
+    filters = _filters()
+    query = _query(filters, columns).limit(CSV_CHUNK)
     db, cfg = state().db, config()
     log.info("events exported by %s", actor())
 
@@ -153,8 +161,7 @@ def export():
             if len(rows) < CSV_CHUNK:
                 return
             last = rows[-1]
-            # The next chunk: the rows after the last one sent, ties on ``at`` by id.
-            chunk = query.where(tuple_(Event.at, Event.id) < tuple_(last.at, last.id))
+            chunk = _query(filters, columns, before=(last.at, last.id)).limit(CSV_CHUNK)
 
     stamp = local(now()).date().isoformat()  # the school's day on the app's clock
     return Response(
