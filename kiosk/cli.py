@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property, wraps
+from json.encoder import encode_basestring
 from pathlib import Path
 
 import click
@@ -128,13 +129,36 @@ def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
+def _flat_json(item) -> str | None:
+    """``json.dumps(item, indent=2)`` for a dict of str/int/bool/None values, written out
+    directly (the json module's C encoder is not used when indenting); None otherwise."""
+    if not isinstance(item, dict):
+        return None
+    lines = []
+    for key, value in item.items():
+        if value is None:
+            text = "null"
+        elif value is True or value is False:
+            text = "true" if value else "false"
+        elif type(value) is int:
+            text = str(value)
+        elif type(value) is str:
+            text = encode_basestring(value)
+        else:
+            return None
+        lines.append(f"    {encode_basestring(str(key))}: {text}")
+    return "{\n" + ",\n".join(lines) + "\n  }" if lines else "{}"
+
+
 def emit_json_list(items) -> None:
     """Print an iterable as :func:`emit_json` prints a list, item by item as they come
     (constant memory: ``phonelocker events --json`` over a year of events)."""
     parts: list[str] = []
     size = 0
     for item in items:
-        text = json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n  ")
+        text = _flat_json(item)
+        if text is None:
+            text = json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n  ")
         parts.append(("[\n  " if not parts and not size else ",\n  ") + text)
         size += len(parts[-1])
         if size >= 65536:  # write in pieces of about 64 KB
@@ -363,12 +387,13 @@ def status(ctx: Context, as_json: bool) -> None:
 @pass_ctx
 def events(ctx: Context, since: str | None, kind: tuple[str, ...], as_json: bool) -> None:
     """The event log (append-only), oldest first."""
-    from kiosk.status import event_dict, event_rows
+    from kiosk.status import event_dict, event_rows, local_iso
 
     since_at = _parse_since(since, ctx.config) if since else None
+    iso = local_iso(ctx.config)
     with ctx.database().session() as session:
         # Streamed: column rows fetched in batches, each printed as it comes.
-        rows = (event_dict(e, ctx.config) for e in event_rows(
+        rows = (event_dict(e, ctx.config, iso) for e in event_rows(
             session, since=since_at, kinds=list(kind) or None))
         if as_json:
             emit_json_list(rows)

@@ -36,6 +36,26 @@ def iso_local(moment: datetime | None, config: Config) -> str | None:
     return moment.replace(tzinfo=UTC).astimezone(config.policy.zone).isoformat(timespec="seconds")
 
 
+def local_iso(config: Config):
+    """A fast :func:`iso_local` for many rows (exports): the zone's offset is looked up
+    once per UTC minute (offsets change only on whole minutes) instead of per row."""
+    zone = config.policy.zone
+    offsets: dict[datetime, tuple[timedelta, str]] = {}
+
+    def convert(moment: datetime | None) -> str | None:
+        if moment is None:
+            return None
+        minute = moment.replace(second=0, microsecond=0)
+        found = offsets.get(minute)
+        if found is None:
+            local = minute.replace(tzinfo=UTC).astimezone(zone)
+            offset = local.utcoffset()
+            found = offsets[minute] = (offset, local.isoformat()[19:])
+        return (moment + found[0]).replace(microsecond=0).isoformat() + found[1]
+
+    return convert
+
+
 def local_today(config: Config, now: datetime | None = None) -> date:
     now = now or datetime.now(UTC)
     return now.astimezone(config.policy.zone).date()
@@ -268,11 +288,12 @@ def locker_states(session: Session, config: Config, *, now: datetime | None = No
     return result
 
 
-def event_dict(event, config: Config) -> dict:
-    """One event (an :class:`Event` or an :func:`event_rows` row) as the JSON the CLI prints."""
+def event_dict(event, config: Config, iso=None) -> dict:
+    """One event (an :class:`Event` or an :func:`event_rows` row) as the JSON the CLI prints;
+    ``iso`` a :func:`local_iso` converter, for many rows."""
     return {
         "id": event.id,
-        "at": iso_local(event.at, config),
+        "at": iso(event.at) if iso is not None else iso_local(event.at, config),
         "kind": event.kind,
         "pupil_id": event.pupil_id,
         "card_uid": event.card_uid,

@@ -134,6 +134,8 @@ def test_events_json_streams_every_event_in_order(config_file, db, monkeypatch):
 @pytest.mark.parametrize("data", [
     [], [{"a": 1, "b": [1, 2], "c": {"d": "x\ny"}}], [{"a": 1}, {"b": "é"}],
     [{"n": n, "text": "x" * 200} for n in range(1000)],  # more than one 64 KB piece
+    [{"id": 1, "none": None, "yes": True, "no": False, "q": 'a "quoted"\\ \t\u0001 é 😀'}],
+    [{"f": 1.5, "n": -3}, {}, {"nested": {"a": [1]}}, [1, 2], "text"],
 ])
 def test_streamed_json_list_prints_as_a_json_list_does(data):
     from kiosk.cli import emit_json, emit_json_list
@@ -148,3 +150,15 @@ def test_streamed_json_list_prints_as_a_json_list_does(data):
 
     runner = CliRunner()
     assert runner.invoke(streamed).output == runner.invoke(whole).output
+
+
+def test_local_iso_matches_iso_local_across_clock_changes(config):
+    from kiosk.status import iso_local, local_iso
+
+    convert = local_iso(config)
+    # Every 7 minutes (and some odd seconds) through the UK's spring and autumn changes.
+    for start in (datetime(2026, 3, 28, 22, 0), datetime(2026, 10, 24, 22, 0)):
+        for step in range(0, 60 * 60 * 8, 7 * 60 + 13):
+            moment = start + timedelta(seconds=step, microseconds=step % 999)
+            assert convert(moment) == iso_local(moment, config), moment
+    assert convert(None) is None

@@ -25,7 +25,7 @@ from sqlalchemy import Select, select, tuple_
 from kiosk.events import Kind
 from kiosk.models import Event, Pupil
 from kiosk.policy import local_day_bounds
-from kiosk.status import iso_local
+from kiosk.status import local_iso
 from web.access import actor, db_session, login_required, visible_classes
 from web.helpers import arg_date, arg_text, config, form_id, form_int, local, now, state
 from web.pupils import class_names
@@ -73,7 +73,7 @@ def _query(filters: dict, columns=(Event,), before: tuple | None = None) -> Sele
     since = local_day_bounds(filters["from"], zone)[0].astimezone(UTC).replace(tzinfo=None)
     until = local_day_bounds(filters["to"], zone)[1].astimezone(UTC).replace(tzinfo=None)
     query = (
-        select(*columns, Pupil.name, Pupil.class_name)
+        select(*columns, Pupil.__table__.c.name, Pupil.__table__.c.class_name)
         .outerjoin(Pupil, Pupil.id == Event.pupil_id)
         .order_by(Event.at.desc(), Event.id.desc())
     )
@@ -124,7 +124,9 @@ def index():
 
 def _cell(value) -> str:
     """Text for a CSV cell; a leading = + - @ is defused so a spreadsheet shows, not runs, it."""
-    text = "" if value is None else str(value)
+    if value is None:
+        return ""
+    text = str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
@@ -132,8 +134,9 @@ def _cell(value) -> str:
 @login_required
 def export():
     """Every matching event as CSV (UTF-8 with BOM, for Excel), streamed chunk by chunk."""
-    columns = (Event.id, Event.at, Event.kind, Event.pupil_id, Event.card_uid,
-               Event.locker_id, Event.bay, Event.actor, Event.reason)
+    events = Event.__table__.c  # table columns: plain rows, no ORM loading
+    columns = (events.id, events.at, events.kind, events.pupil_id, events.card_uid,
+               events.locker_id, events.bay, events.actor, events.reason)
     filters = _filters()
     query = _query(filters, columns).limit(CSV_CHUNK)
     db, cfg = state().db, config()
@@ -142,22 +145,26 @@ def export():
     def generate() -> Iterator[str]:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
+        iso = local_iso(cfg)
 
-        def line(values) -> str:
+        def text(rows) -> str:
             buffer.seek(0)
             buffer.truncate()
-            writer.writerow([_cell(v) for v in values])
+            writer.writerows(rows)
             return buffer.getvalue()
 
-        yield "\ufeff" + line(CSV_COLUMNS)
+        yield "\ufeff" + text([CSV_COLUMNS])
         chunk = query
         while True:
             with db.session() as session:  # one short read transaction per chunk
                 rows = session.execute(chunk).all()
-            yield "".join(line((
-                iso_local(row.at, cfg), row.kind, row.pupil_id, row.name, row.class_name,
-                row.card_uid, row.locker_id, row.bay, row.actor, row.reason,
-            )) for row in rows)
+            # Only the free-text cells can start with = + - @ (kind, ids and times cannot).
+            yield text([
+                (iso(row.at), row.kind, row.pupil_id, _cell(row.name), _cell(row.class_name),
+                 _cell(row.card_uid), _cell(row.locker_id), row.bay, _cell(row.actor),
+                 _cell(row.reason))
+                for row in rows
+            ])
             if len(rows) < CSV_CHUNK:
                 return
             last = rows[-1]
