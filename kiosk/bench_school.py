@@ -334,18 +334,26 @@ class Browser:
         self.connection.close()
 
 
-def timed(browser: Browser, path: str, requests: int,
+def cpu_seconds(process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def timed(browser: Browser, path: str, requests: int, process,
           headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """p50/p95 ms and the size of ``requests`` GETs of ``path`` (after one warm-up)."""
+    """p50/p95 ms and the size of ``requests`` GETs of ``path`` (after one warm-up), and
+    the web server's CPU per request (what the page costs, whatever the machine's load)."""
     status, _, _ = browser.get(path, headers)
     samples, size = [], 0
+    cpu = cpu_seconds(process)
     for _ in range(requests):
         started = time.perf_counter()
         status, _, data = browser.get(path, headers)
         samples.append((time.perf_counter() - started) * 1000)
         size = len(data)
+    cpu_ms = (cpu_seconds(process) - cpu) * 1000 / requests
     return {"p50_ms": statistics.median(samples), "p95_ms": percentile(samples, 95),
-            "bytes": size, "status": status}
+            "bytes": size, "status": status, "cpu_ms": cpu_ms}
 
 
 class RssWatch(threading.Thread):
@@ -371,7 +379,8 @@ def mb(value: int) -> float:
 
 
 def heartbeat_writer(url: str, halt: threading.Event) -> threading.Thread:
-    """A kiosk's heartbeat (kiosk_status.updated_at) every 2 s, as the daemon writes it."""
+    """A kiosk's heartbeat (kiosk_status.updated_at) every 2 s, as the daemon writes it
+    (without one the kiosk shows as offline and its age is redrawn every few seconds)."""
     from kiosk.db import Database
     from kiosk.models import KioskStatus, naive_utc
 
@@ -396,23 +405,27 @@ def measure_web(school: School, workdir: Path, requests: int, poll_seconds: floa
     """Every web figure of one school."""
     port = free_port()
     result: dict[str, Any] = {}
+    halt = threading.Event()
+    writer = heartbeat_writer(school.url, halt)  # a running kiosk, throughout
     with web_server(school, port, workdir / f"web-{school.pupils}.log") as process:
         office = Browser(port, "bench-office")
         teacher = Browser(port, "bench-teacher")
         result["rss_start_mb"] = mb(process.memory_info().rss)
-        result["today_office"] = timed(office, "/", requests)
-        result["api_full"] = timed(office, "/api/today", requests)
+        result["today_office"] = timed(office, "/", requests, process)
+        result["api_full"] = timed(office, "/api/today", requests, process)
         _, headers, _ = office.get("/api/today")
         etag = {"If-None-Match": headers["ETag"]}
-        result["api_unchanged"] = timed(office, "/api/today", requests, etag)
+        result["api_unchanged"] = timed(office, "/api/today", requests, process, etag)
         result["api_after_tap"] = after_tap(school, office, etag)
-        result["today_teacher"] = timed(teacher, "/", requests)
-        result["pupil_page"] = timed(office, f"/pupils/{school.pupil_id}", requests)
-        result["pupils_list"] = timed(office, "/pupils", requests)
+        result["today_teacher"] = timed(teacher, "/", requests, process)
+        result["pupil_page"] = timed(office, f"/pupils/{school.pupil_id}", requests, process)
+        result["pupils_list"] = timed(office, "/pupils", requests, process)
         result["csv"] = whole_year_csv(school, office, process)
         result["poll"] = polling_tab(school, office, process, poll_seconds)
         office.close()
         teacher.close()
+    halt.set()
+    writer.join()
     result["events_json"] = events_json(school)
     echo(f"  measured the web of {school.pupils} pupils")
     return result
@@ -450,57 +463,60 @@ def whole_year_csv(school: School, browser: Browser, process) -> dict[str, Any]:
     before = process.memory_info().rss
     watch = RssWatch(process)
     watch.start()
+    cpu = cpu_seconds(process)
     started = time.perf_counter()
     status, _, data = browser.get(path)
     elapsed = time.perf_counter() - started
     peak = watch.stop()
-    return {"s": elapsed, "bytes": len(data), "status": status, "rows": data.count(b"\n") - 1,
+    return {"s": elapsed, "cpu_s": cpu_seconds(process) - cpu, "bytes": len(data),
+            "status": status, "rows": data.count(b"\n") - 1,
             "rss_growth_mb": mb(peak - before)}
 
 
 def polling_tab(school: School, browser: Browser, process, seconds: float) -> dict[str, Any]:
     """One Today tab polling every second (app.js: If-None-Match), a heartbeat every 2 s."""
-    halt = threading.Event()
-    writer = heartbeat_writer(school.url, halt)
     _, headers, _ = browser.get("/api/today")
     version = headers.get("ETag", "")
+    rss_before = process.memory_info().rss
     cpu_before = process.cpu_times()
     started = time.monotonic()
     polls = not_modified = sent = 0
-    try:
-        while time.monotonic() - started < seconds:
-            tick = time.monotonic()
-            status, headers, data = browser.get("/api/today", {"If-None-Match": version})
-            polls += 1
-            sent += len(data)
-            if status == 304:
-                not_modified += 1
-            else:
-                version = headers.get("ETag", version)
-            time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
-    finally:
-        halt.set()
-        writer.join()
+    while time.monotonic() - started < seconds:
+        tick = time.monotonic()
+        status, headers, data = browser.get("/api/today", {"If-None-Match": version})
+        polls += 1
+        sent += len(data)
+        if status == 304:
+            not_modified += 1
+        else:
+            version = headers.get("ETag", version)
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
     wall = time.monotonic() - started
     cpu_after = process.cpu_times()
     cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
     return {"seconds": wall, "polls": polls, "not_modified": not_modified,
             "bytes_per_poll": sent / max(polls, 1), "cpu_percent": 100 * cpu / wall,
-            "rss_mb": mb(process.memory_info().rss)}
+            "rss_mb": mb(process.memory_info().rss),
+            "rss_growth_mb": mb(process.memory_info().rss - rss_before)}
 
 
 def events_json(school: School, runs: int = 3) -> dict[str, Any]:
     """``phonelocker events --since <30 days ago> --json``, median of ``runs`` runs."""
     since = (date.today() - timedelta(days=30)).isoformat()
-    samples, size = [], 0
+    import resource
+
+    samples, cpu, size = [], [], 0
     for _ in range(runs):
         started = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run(
             [*phonelocker_command(), "events", "--config", str(school.config_path),
              "--since", since, "--json"], capture_output=True, check=True)
         samples.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         size = len(done.stdout)
-    return {"s": statistics.median(samples), "bytes": size}
+    return {"s": statistics.median(samples), "cpu_s": statistics.median(cpu), "bytes": size}
 
 
 # --- the tap path ------------------------------------------------------------------
@@ -565,8 +581,10 @@ def table_rows(big: dict[str, Any], small: dict[str, Any]) -> list[tuple[str, ..
                        ("pupil_page", "Pupil page"),
                        ("pupils_list", "Pupils list (first page)")):
         b, s = big["web"][key], small["web"][key]
-        rows.append((label, f"p50 {s['p50_ms']:.1f} / p95 {s['p95_ms']:.1f} ms, {_kb(s['bytes'])}",
-                     f"p50 {b['p50_ms']:.1f} / p95 {b['p95_ms']:.1f} ms, {_kb(b['bytes'])}",
+        rows.append((label, f"p50 {s['p50_ms']:.1f} / p95 {s['p95_ms']:.1f} ms, "
+                            f"cpu {s['cpu_ms']:.1f} ms, {_kb(s['bytes'])}",
+                     f"p50 {b['p50_ms']:.1f} / p95 {b['p95_ms']:.1f} ms, "
+                     f"cpu {b['cpu_ms']:.1f} ms, {_kb(b['bytes'])}",
                      _ratio(b["p95_ms"], s["p95_ms"]), TARGETS.get(key, "")))
     b, s = big["web"]["api_after_tap"], small["web"]["api_after_tap"]
     rows.append(("/api/today after one tap", f"{s['ms']:.1f} ms, {_kb(s['bytes'])}",
@@ -574,16 +592,21 @@ def table_rows(big: dict[str, Any], small: dict[str, Any]) -> list[tuple[str, ..
                  _ratio(b["bytes"], s["bytes"]), "that class's section"))
     b, s = big["web"]["csv"], small["web"]["csv"]
     rows.append(("History CSV, whole year",
-                 f"{s['s']:.2f} s, {_kb(s['bytes'])}, RSS +{s['rss_growth_mb']:.1f} MB",
-                 f"{b['s']:.2f} s, {_kb(b['bytes'])}, RSS +{b['rss_growth_mb']:.1f} MB",
+                 f"{s['s']:.2f} s (cpu {s['cpu_s']:.2f} s), {_kb(s['bytes'])}, "
+                 f"RSS +{s['rss_growth_mb']:.1f} MB",
+                 f"{b['s']:.2f} s (cpu {b['cpu_s']:.2f} s), {_kb(b['bytes'])}, "
+                 f"RSS +{b['rss_growth_mb']:.1f} MB",
                  _ratio(b["s"], s["s"]), TARGETS["csv"]))
     b, s = big["web"]["events_json"], small["web"]["events_json"]
-    rows.append(("events --since <month> --json", f"{s['s']:.2f} s", f"{b['s']:.2f} s",
+    rows.append(("events --since <month> --json", f"{s['s']:.2f} s (cpu {s['cpu_s']:.2f} s)",
+                 f"{b['s']:.2f} s (cpu {b['cpu_s']:.2f} s), {_kb(b['bytes'])}",
                  _ratio(b["s"], s["s"]), TARGETS["events_json"]))
     b, s = big["web"]["poll"], small["web"]["poll"]
     rows.append((f"web RSS after {b['seconds']:.0f} s of polling",
-                 f"{s['rss_mb']:.0f} MB (start {small['web']['rss_start_mb']:.0f})",
-                 f"{b['rss_mb']:.0f} MB (start {big['web']['rss_start_mb']:.0f})",
+                 f"{s['rss_mb']:.0f} MB (start {small['web']['rss_start_mb']:.0f}, "
+                 f"polling +{s['rss_growth_mb']:.1f})",
+                 f"{b['rss_mb']:.0f} MB (start {big['web']['rss_start_mb']:.0f}, "
+                 f"polling +{b['rss_growth_mb']:.1f})",
                  _ratio(b["rss_mb"], s["rss_mb"]), TARGETS["poll_rss"]))
     rows.append(("one open Today tab, web CPU",
                  f"{s['cpu_percent']:.1f} % ({s['not_modified']}/{s['polls']} 304, "
