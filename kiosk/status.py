@@ -86,12 +86,16 @@ def todays_events_query(start: datetime, end: datetime) -> Select:
     )
 
 
-def _todays_taps(session: Session, start: datetime, end: datetime):
-    """Per pupil today: first deposit, last collection, refused taps (one indexed query)."""
+def _todays_taps(session: Session, start: datetime, end: datetime, in_view=None):
+    """Per pupil today: first deposit, last collection, refused taps (one indexed query);
+    ``in_view`` a subquery of the pupil ids wanted (None: everyone)."""
     handed_in: dict[int, datetime] = {}
     collected: dict[int, datetime] = {}
     refused: dict[int, int] = {}
-    for pupil_id, kind, at in session.execute(todays_events_query(start, end)):
+    query = todays_events_query(start, end)
+    if in_view is not None:
+        query = query.where(Event.__table__.c.pupil_id.in_(in_view))
+    for pupil_id, kind, at in session.execute(query):
         if pupil_id is None:
             continue
         if kind == "deposit":
@@ -108,12 +112,15 @@ def _year5_approvals(session: Session, pupil_ids: list[int]) -> dict[int, list[A
     approvals: dict[int, list[Approval]] = {}
     if not pupil_ids:
         return approvals
-    rows = session.execute(
+    query = (
         select(Year5Approval.pupil_id, Year5Approval.approved_at, Year5Approval.until,
                Year5Approval.revoked_at)
         .join(Pupil, Pupil.id == Year5Approval.pupil_id)
         .where(Pupil.year == 5)
     )
+    if len(pupil_ids) <= 500:  # a class or a few: look them up (bound parameters stay few)
+        query = query.where(Year5Approval.pupil_id.in_(pupil_ids))
+    rows = session.execute(query)
     wanted = set(pupil_ids)
     for pupil_id, approved_at, until, revoked_at in rows:
         if pupil_id in wanted:
@@ -158,12 +165,21 @@ def pupil_states(
     if classes is not None:
         query = query.where(p.class_name.in_(classes))
     pupils = session.execute(query).all()
+    # For some classes (a teacher, a pupil's page) the other tables are read for the
+    # pupils in view only, so the cost follows the view, not the school.
+    in_view = None
+    if classes is not None:
+        in_view = select(p.id).where(p.class_name.in_(classes)).scalar_subquery()
+    holdings_query = select(h.pupil_id, h.bay, h.since)
+    cards_query = select(c.pupil_id).where(c.active)
+    if in_view is not None:
+        holdings_query = holdings_query.where(h.pupil_id.in_(in_view))
+        cards_query = cards_query.where(c.pupil_id.in_(in_view))
     holdings = {
-        pupil_id: (bay, since)
-        for pupil_id, bay, since in session.execute(select(h.pupil_id, h.bay, h.since))
+        pupil_id: (bay, since) for pupil_id, bay, since in session.execute(holdings_query)
     }
-    handed_in, collected, refused = _todays_taps(session, start, end)
-    cards = set(session.scalars(select(c.pupil_id).where(c.active)))
+    handed_in, collected, refused = _todays_taps(session, start, end, in_view)
+    cards = set(session.scalars(cards_query))
     approvals = _year5_approvals(session, [p.id for p in pupils if p.year == 5])
     zone = config.policy.zone
     rows = []
