@@ -149,8 +149,11 @@ def hold(session: Session, pupil_id: int, since: datetime, bay: int = 1) -> None
     session.commit()
 
 
-def teacher(session: Session, username: str, email_address: str | None, *classes: str) -> int:
-    user = StaffUser(username=username, password_hash="-", role="teacher", active=True,
+def teacher(
+    session: Session, username: str, email_address: str | None, *classes: str,
+    active: bool = True,
+) -> int:
+    user = StaffUser(username=username, password_hash="-", role="teacher", active=active,
                      email=email_address)
     user.classes = [StaffClass(class_name=name) for name in classes]
     session.add(user)

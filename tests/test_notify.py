@@ -74,6 +74,7 @@ def test_phones_not_collected_go_to_each_teacher_for_their_class_and_the_office(
         teacher(session, "mrr", "r@school.example", "6R")
         teacher(session, "mrsm", "m@school.example", "6M")  # no phone of 6M: no notice
         teacher(session, "noemail", None, "6K")
+        teacher(session, "leftschool", "gone@school.example", "6K", active=False)
 
     report = run(database, config, at("2025-12-02T15:44:00"))
     assert report.queued == [] and smtp.mailbox.messages == []  # 29 minutes: not yet
@@ -203,6 +204,9 @@ def test_a_short_blip_and_faults_outside_the_school_day_send_nothing(setup, smtp
     assert smtp.mailbox.messages == []
     run(database, config, at("2025-12-03T07:35:00"))
     assert len(smtp.mailbox.messages) == 2
+    # Dated from the evening's last heartbeat, not from the morning's forgotten blip.
+    assert {m["Subject"] for m in smtp.mailbox.messages} == {
+        "Phone Locker: Year 6 locker: kiosk offline since 18:00"}
 
 
 def test_a_reader_fault_is_dated_from_its_event(setup, smtp):
@@ -382,6 +386,23 @@ def test_a_claimed_notice_is_not_sent_by_a_second_run_meanwhile(setup, smtp):
     assert len(smtp.mailbox.messages) == 1
 
 
+def test_two_runs_that_both_saw_a_notice_due_send_it_once(setup, smtp):
+    from kiosk.notify.finder import find_all
+    from kiosk.notify.outbox import _claim, due, queue
+
+    config, database, _ids = setup
+    now = at("2025-12-02T12:00:00")
+    _queue_an_alarm(database, config, now)
+    with database.session() as session:
+        queue(session, find_all(session, config, now), now)
+        session.commit()
+    with database.session() as first, database.session() as second:
+        (seen_first,) = due(first, now)
+        (seen_second,) = due(second, now)
+        assert _claim(first, seen_first.id, now)
+        assert not _claim(second, seen_second.id, now)
+
+
 # --- dry run -----------------------------------------------------------------------------
 
 
@@ -399,6 +420,20 @@ def test_dry_run_lists_what_would_be_sent_and_changes_nothing(setup, smtp):
         assert session.scalar(select(func.count()).select_from(Notice)) == 0
     run(database, config, now)
     assert len(smtp.mailbox.messages) == 1
+
+
+def test_sent_notices_are_deleted_after_30_days(setup, smtp):
+    """Their bodies name pupils: an outbox is not an archive."""
+    config, database, ids = setup
+    with database.session() as session:
+        hold(session, ids["Ada Lovelace"], TUESDAY_0841)
+    run(database, config, at("2025-12-02T15:50:00"))
+    run(database, config, at("2026-01-01T15:49:00"))  # 29 days 23:59 later: kept
+    assert [(n.occasion, n.status) for n in notices(database)] == [
+        ("2025-12-02", "sent"), ("2026-01-01", "sent")]
+    run(database, config, at("2026-01-01T15:51:00"))
+    assert [n.occasion for n in notices(database)] == ["2026-01-01"]
+    assert len(smtp.mailbox.messages) == 2  # forgetting the old row re-sent nothing
 
 
 # --- doctor, schema -------------------------------------------------------------------------

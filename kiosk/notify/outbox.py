@@ -25,12 +25,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from kiosk.models import Notice, naive_utc
 
 CLAIM = timedelta(minutes=10)
+#: sent notices are deleted after this: their bodies name pupils
+KEEP_SENT = timedelta(days=30)
 MAX_BACKOFF_MINUTES = 60
 
 
@@ -174,3 +176,16 @@ def send_due(
         if transport is not None:
             transport.close()
     return report
+
+
+def prune(session: Session, now: datetime) -> int:
+    """Delete notices sent more than :data:`KEEP_SENT` ago; the caller commits.
+
+    An occasion is only ever found again while it is current (today, an open
+    fault, an event after the cursor), so forgetting old rows re-sends nothing.
+    """
+    cutoff = naive_utc(now) - KEEP_SENT
+    result = session.execute(
+        delete(Notice).where(Notice.status == "sent", Notice.sent_at < cutoff)
+    )
+    return result.rowcount or 0

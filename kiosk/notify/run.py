@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from kiosk.config import Config
 from kiosk.models import Notice
 from kiosk.notify.finder import find_all
-from kiosk.notify.outbox import Queued, SendReport, Transport, due, queue, send_due
+from kiosk.notify.outbox import Queued, SendReport, Transport, due, prune, queue, send_due
 
 
 @dataclass
@@ -20,6 +20,8 @@ class NotifyReport:
     #: with dry_run: what would be sent now (nothing was)
     would_send: list[Queued] = field(default_factory=list)
     sent: SendReport = field(default_factory=SendReport)
+    #: sent notices deleted because they are older than KEEP_SENT
+    deleted: int = 0
 
 
 def default_transport(config: Config, now: datetime) -> Callable[[], Transport]:
@@ -58,4 +60,6 @@ def run_notify(
         return report
     session.commit()
     report.sent = send_due(session, now, connect or default_transport(config, now))
+    report.deleted = prune(session, now)
+    session.commit()
     return report
