@@ -58,7 +58,11 @@ class SmtpServer:
     def __init__(self) -> None:
         self.mailbox = Mailbox()
         self.port = free_port(socket.SOCK_STREAM)
-        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        self.controller = self._controller()
+
+    def _controller(self) -> Controller:
+        # A generous start-up wait: the test machine may be busy.
+        return Controller(self.mailbox, hostname="127.0.0.1", port=self.port, ready_timeout=30)
 
     def __enter__(self) -> SmtpServer:
         self.controller.start()
@@ -70,7 +74,7 @@ class SmtpServer:
 
     def restart(self) -> None:
         """Start again on the same port (a stopped Controller's event loop is closed for good)."""
-        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+        self.controller = self._controller()
         self.controller.start()
 
 
@@ -106,7 +110,7 @@ class SilentServer:
 
 
 def notify_config(directory: Path, port: int, extra: str = ""):
-    """A config with [notify] pointing at 127.0.0.1:port, plain SMTP, 1 s timeouts."""
+    """A config with [notify] pointing at 127.0.0.1:port, plain SMTP, 5 s timeouts."""
     body = (
         "[notify]\n"
         'host = "127.0.0.1"\n'
@@ -115,7 +119,7 @@ def notify_config(directory: Path, port: int, extra: str = ""):
         'from = "phonelocker@school.example"\n'
         'office = ["office@school.example"]\n'
         'it = ["it@school.example"]\n'
-        "timeout_seconds = 1\n"
+        "timeout_seconds = 5\n"
         f"{extra}"
     )
     path = write_config(directory, body)

@@ -315,7 +315,8 @@ def test_a_silent_server_times_out_and_nothing_is_lost(setup, smtp):
     now = at("2025-12-02T12:00:00")
     _queue_an_alarm(database, config, now)
     with SilentServer() as silent:
-        hanging = replace(config, notify=replace(config.notify, port=silent.port))
+        hanging = replace(config, notify=replace(config.notify, port=silent.port,
+                                                 timeout_seconds=1))
         report = run(database, hanging, now)
         assert silent.accepted == 1
     assert report.sent.stopped and "no answer within 1 s" in report.sent.stopped
