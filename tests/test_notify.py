@@ -269,10 +269,16 @@ def test_a_forced_door_on_a_closed_day_is_reported_on_the_next_open_day(setup, s
 # --- SMTP failures: refused, busy, silent; then recovery ------------------------------------
 
 
-def _queue_an_alarm(database, config, now):
+def _queue_an_alarm(database, config, now, *, queued: bool = False):
+    """A forced door at ``now``, after notify's first run; with ``queued``, in the outbox."""
+    from kiosk.notify.finder import find_all
+    from kiosk.notify.outbox import queue
+
     run(database, config, now - timedelta(minutes=1), connect=None)  # cursor starts
     with database.session() as session:
         record_event(session, Kind.FORCED_DOOR, at=naive_utc(now), locker_id="locker-1", bay=1)
+        if queued:
+            queue(session, find_all(session, config, now), now)
         session.commit()
 
 
@@ -371,13 +377,8 @@ def test_a_claimed_notice_is_not_sent_by_a_second_run_meanwhile(setup, smtp):
 
     config, database, _ids = setup
     now = at("2025-12-02T12:00:00")
-    _queue_an_alarm(database, config, now)
+    _queue_an_alarm(database, config, now, queued=True)
     with database.session() as session:
-        from kiosk.notify.finder import find_all
-        from kiosk.notify.outbox import queue
-
-        queue(session, find_all(session, config, now), now)
-        session.commit()
         (notice,) = notices(database)
         assert _claim(session, notice.id, now)
     run(database, config, now)  # the other run: the row is claimed, not sent again
@@ -388,15 +389,11 @@ def test_a_claimed_notice_is_not_sent_by_a_second_run_meanwhile(setup, smtp):
 
 
 def test_two_runs_that_both_saw_a_notice_due_send_it_once(setup, smtp):
-    from kiosk.notify.finder import find_all
-    from kiosk.notify.outbox import _claim, due, queue
+    from kiosk.notify.outbox import _claim, due
 
     config, database, _ids = setup
     now = at("2025-12-02T12:00:00")
-    _queue_an_alarm(database, config, now)
-    with database.session() as session:
-        queue(session, find_all(session, config, now), now)
-        session.commit()
+    _queue_an_alarm(database, config, now, queued=True)
     with database.session() as first, database.session() as second:
         (seen_first,) = due(first, now)
         (seen_second,) = due(second, now)
@@ -460,15 +457,10 @@ def test_doctor_reports_failing_and_late_notices_with_the_last_error(setup, smtp
 
 def test_doctor_reports_a_notice_waiting_too_long(setup, smtp):
     from kiosk.doctor import check_notify
-    from kiosk.notify.finder import find_all
-    from kiosk.notify.outbox import queue
 
     config, database, _ids = setup
     now = at("2025-12-02T12:00:00")
-    _queue_an_alarm(database, config, now)
-    with database.session() as session:
-        queue(session, find_all(session, config, now), now)  # queued, never sent
-        session.commit()
+    _queue_an_alarm(database, config, now, queued=True)  # queued, never sent
     assert check_notify(config, database, now + timedelta(minutes=5)).ok is True
     late = check_notify(config, database, now + timedelta(minutes=11))
     assert late.ok is False and "1 waiting over 10 min" in late.detail

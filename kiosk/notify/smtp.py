@@ -54,18 +54,11 @@ class SmtpTransport:
         where = f"{config.host}:{config.port}"
         try:
             self.smtp = smtplib.SMTP(config.host, config.port, timeout=config.timeout_seconds)
-        except TimeoutError:
-            raise DeliveryError(
-                f"{where}: no answer within {config.timeout_seconds:g} s", connection=True
-            ) from None
         except smtplib.SMTPConnectError as error:
             raise DeliveryError(f"{where}: refused the connection: {_reply(error)}",
                                 connection=True) from None
         except (OSError, smtplib.SMTPException) as error:
-            if _timed_out(error):
-                raise DeliveryError(f"{where}: no answer within {config.timeout_seconds:g} s",
-                                    connection=True) from None
-            raise DeliveryError(f"{where}: cannot connect: {error}", connection=True) from None
+            raise self._failure(error, f"{where}: cannot connect") from None
         try:
             if config.starttls:
                 self.smtp.starttls(context=ssl.create_default_context())
@@ -85,8 +78,7 @@ class SmtpTransport:
                                 f"{_reply(error)}", connection=True) from None
         except (OSError, smtplib.SMTPException) as error:
             self.close()
-            raise DeliveryError(f"{where}: {error or type(error).__name__}",
-                                connection=True) from None
+            raise self._failure(error, where) from None
 
     def send(self, notice: Notice) -> None:
         message = build_message(notice, self.config.from_address, self.now)
@@ -99,25 +91,22 @@ class SmtpTransport:
         except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as error:
             raise DeliveryError(f"refused: {_reply(error)}",
                                 connection=error.smtp_code == 421) from None
-        except TimeoutError:
-            raise DeliveryError(f"no answer within {self.config.timeout_seconds:g} s",
-                                connection=True) from None
         except (OSError, smtplib.SMTPException) as error:
-            if _timed_out(error):
-                raise DeliveryError(f"no answer within {self.config.timeout_seconds:g} s",
-                                    connection=True) from None
-            raise DeliveryError(f"{error or type(error).__name__}", connection=True) from None
+            raise self._failure(error, f"{self.config.host}:{self.config.port}") from None
+
+    def _failure(self, error: Exception, where: str) -> DeliveryError:
+        """A connection-level DeliveryError for a socket or smtplib error."""
+        # smtplib turns a read that timed out into SMTPServerDisconnected("... timed out").
+        if isinstance(error, TimeoutError) or "timed out" in str(error):
+            return DeliveryError(f"{where}: no answer within {self.config.timeout_seconds:g} s",
+                                 connection=True)
+        return DeliveryError(f"{where}: {error or type(error).__name__}", connection=True)
 
     def close(self) -> None:
         try:
             self.smtp.quit()
         except (OSError, smtplib.SMTPException):
             self.smtp.close()
-
-
-def _timed_out(error: Exception) -> bool:
-    # smtplib turns a read that timed out into SMTPServerDisconnected("... timed out").
-    return isinstance(error, TimeoutError) or "timed out" in str(error)
 
 
 def _text(value: bytes | str) -> str:
