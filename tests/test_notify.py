@@ -7,6 +7,7 @@ any time of day and under PHONELOCKER_TEST_NOW.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import replace
 from datetime import timedelta
 
@@ -480,3 +481,63 @@ def test_the_migration_matches_the_notify_models(tmp_path):
         diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     database.dispose()
     assert diffs == []
+
+
+# --- STARTTLS and signing in ---------------------------------------------------------------
+
+
+def test_starttls_and_sign_in_with_the_password_file(tmp_path, monkeypatch):
+    """A real TLS upgrade (self-signed certificate trusted via SSL_CERT_FILE) and AUTH."""
+    import shutil
+    import ssl
+    import subprocess
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from .conftest import free_port
+    from .notify_helpers import Mailbox
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl not found (apt install openssl)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                   check=True, capture_output=True, timeout=60)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append((session.ssl is not None, auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.password == b"s3cret value")
+
+    mailbox = Mailbox()
+    port = free_port(socket.SOCK_STREAM)
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port, ready_timeout=30,
+                            tls_context=tls, require_starttls=True, auth_required=True,
+                            authenticator=authenticator)
+    (tmp_path / "smtp_password").write_text("s3cret value\n")
+    _path, config = notify_config(tmp_path, port, (
+        'username = "locker@school.example"\n'
+        f'password_file = "{tmp_path / "smtp_password"}"\n'
+    ))
+    config = replace(config, notify=replace(config.notify, starttls=True))
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    database = Database(config.database.url)
+    database.upgrade()
+    with database.session() as session:
+        seed_school(session)
+    now = at("2025-12-02T12:00:00")
+    controller.start()
+    try:
+        _queue_an_alarm(database, config, now)
+        report = run(database, config, now)
+    finally:
+        controller.stop()
+    assert report.sent.failed == [], [n.last_error for n in report.sent.failed]
+    assert logins == [(True, b"locker@school.example", b"s3cret value")]
+    assert [m["To"] for m in mailbox.messages] == ["office@school.example"]
+    database.dispose()
