@@ -161,7 +161,9 @@ def check_services(config: Config, systemctl: str | None = None) -> Check:
     if systemctl is None:
         return Check("services", None, "systemctl not found")
     states = {}
-    for unit in SERVICES:
+    # The notify timer matters only once email is set up ([notify]).
+    units = SERVICES + (("phonelocker-notify.timer",) if config.notify is not None else ())
+    for unit in units:
         result = subprocess.run(
             [systemctl, "is-enabled", unit], capture_output=True, text=True, timeout=10
         )
@@ -174,7 +176,8 @@ def check_services(config: Config, systemctl: str | None = None) -> Check:
         listing = ", ".join(f"{unit} {state}" for unit, state in bad.items())
         return Check("services", False, listing,
                      "run systemd/install.sh, or 'systemctl enable --now' the units")
-    return Check("services", True, "kiosk, web and maintenance timer enabled")
+    timers = "maintenance and notify timers" if config.notify else "maintenance timer"
+    return Check("services", True, f"kiosk, web and {timers} enabled")
 
 
 #: an unsent notice older than this means mail is not getting through

@@ -541,3 +541,20 @@ def test_starttls_and_sign_in_with_the_password_file(tmp_path, monkeypatch):
     assert logins == [(True, b"locker@school.example", b"s3cret value")]
     assert [m["To"] for m in mailbox.messages] == ["office@school.example"]
     database.dispose()
+
+
+def test_doctor_wants_the_notify_timer_enabled_once_email_is_set_up(tmp_path):
+    from kiosk.config import parse_config
+    from kiosk.doctor import check_services
+
+    systemctl = tmp_path / "systemctl"
+    systemctl.write_text('#!/bin/sh\n[ "$2" = phonelocker-notify.timer ] && '
+                         '{ echo disabled; exit 1; }\necho enabled\n')
+    systemctl.chmod(0o755)
+    real = {"reader": {"device": "usb"}, "gpio": {"pin_factory": "lgpio"}}
+    without = check_services(parse_config(real), str(systemctl))
+    assert without.ok is True and without.detail == "kiosk, web and maintenance timer enabled"
+    email = {**real, "notify": {"host": "m", "from": "pl@school.example"}}
+    with_email = check_services(parse_config(email), str(systemctl))
+    assert with_email.ok is False
+    assert with_email.detail == "phonelocker-notify.timer disabled"
