@@ -463,9 +463,7 @@ def _notify(data: dict[str, Any]) -> NotifyConfig | None:
     except ValueError as error:
         raise ConfigError(f"{where}.from: {error}") from None
     starttls = _bool(table, "starttls", where, True)
-    port = _int(table, "port", where, 587 if starttls else 25, minimum=1)
-    if port > 65535:
-        raise ConfigError(f"{where}.port: expected 1-65535, got {port}")
+    port = _int(table, "port", where, 587 if starttls else 25, minimum=1, maximum=65535)
     username = _str(table, "username", where, "") if "username" in table else None
     password_file = (
         _str(table, "password_file", where, "") if "password_file" in table else None
@@ -485,8 +483,10 @@ def _notify(data: dict[str, Any]) -> NotifyConfig | None:
         password_file=password_file,
         office=_addresses(table, "office", where),
         it=_addresses(table, "it", where),
-        not_collected_after_minutes=_int(table, "not_collected_after_minutes", where, 30),
-        timeout_seconds=_number(table, "timeout_seconds", where, 10.0, minimum=0.1),
+        not_collected_after_minutes=_int(
+            table, "not_collected_after_minutes", where, 30, minimum=0, maximum=24 * 60
+        ),
+        timeout_seconds=_number(table, "timeout_seconds", where, 10.0, minimum=0.1, maximum=300),
         day_starts=day_starts,
         day_ends=day_ends,
     )
