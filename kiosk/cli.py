@@ -655,6 +655,9 @@ def _attach_pupils_commands() -> None:
 
 
 _attach_pupils_commands()
+from kiosk.notify.cli import register as register_notify  # noqa: E402 - after cli exists
+
+register_notify(cli, command)
 
 
 def _attach_web_commands(group: click.Group) -> None:

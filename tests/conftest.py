@@ -91,6 +91,8 @@ def write_config(directory: Path, body: str = "", *, udp_port: int | None = None
     sections = {
         "database": f'url = "sqlite:///{directory / "phonelocker.db"}"',
         "reader": f'device = "udp:127.0.0.1:{udp_port}"',
+        # never the default var/secret_key, which is relative to the current directory
+        "web": f'secret_key_file = "{directory / "secret_key"}"',
     }
     text = ""
     for name, line in sections.items():

@@ -159,6 +159,10 @@ def test_import_purge_rollover_and_backup_lose_no_tap(busy_school):
     slow = [(uid, f"{at:%H:%M:%S.%f}", seconds) for uid, at, seconds in opened[warm_up:]
             if seconds > OPEN_WITHIN_S]
     assert slow == [], opened
+    for name, (began, ended) in windows.items():  # the figures, shown with pytest -s
+        during = [n for n, (start, _uid) in enumerate(stream.taps) if began <= start <= ended]
+        print(f"{name}: {ended - began:.1f} s, {len(during)} taps, slowest open "
+              f"{max(opened[n][2] for n in during):.3f} s")
 
     with sqlite3.connect(tmp_path / "phonelocker.db") as connection:
         recorded = [row[0] for row in connection.execute(
