@@ -21,7 +21,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from kiosk.config import Config
-from kiosk.db import Database
+from kiosk.store.db import Database
 from web import access
 from web.helpers import AppState, DbIdConverter, format_hhmm, format_when, utc_now
 from web.security import LoginLimiter, install_security, load_secret_key

@@ -11,9 +11,9 @@ import logging
 
 from flask import Blueprint, flash, redirect, url_for
 
-from kiosk.commands import kiosk_online, queue_enrol
 from kiosk.inputs import InputError, parse_day
-from kiosk.pupils import (
+from kiosk.school.commands import kiosk_online, queue_enrol
+from kiosk.school.pupils import (
     ActionError,
     approve_year5,
     assign_card,
@@ -21,7 +21,7 @@ from kiosk.pupils import (
     revoke_card,
     revoke_year5,
 )
-from kiosk.status import local_today
+from kiosk.school.queries import local_today
 from web.access import actor, db_session, office_required, visible_pupil
 from web.helpers import config, form_text, now
 

@@ -12,7 +12,6 @@ from flask import abort, current_app, request
 from werkzeug.routing import IntegerConverter
 
 from kiosk.config import Config
-from kiosk.db import Database
 from kiosk.inputs import (
     MAX_DB_ID,
     MAX_DB_ID_DIGITS,
@@ -21,6 +20,7 @@ from kiosk.inputs import (
     parse_day,
     parse_int,
 )
+from kiosk.store.db import Database
 from web.security import LoginLimiter
 
 
@@ -62,7 +62,8 @@ def local(moment: datetime | None) -> datetime | None:
 
 
 def format_hhmm(value: str | datetime | None) -> str:
-    """``HH:MM`` from an ISO string in local time (as kiosk.status gives) or a stored time."""
+    """``HH:MM`` from an ISO string in local time (as kiosk.school.queries gives)
+    or a stored time."""
     if value is None:
         return ""
     if isinstance(value, str):

@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import Boolean, DateTime, text
 from sqlalchemy.orm import Session
 
-from kiosk.models import Event, utcnow
-from kiosk.prepared import Prepared
+from kiosk.store.models import Event, utcnow
+from kiosk.store.prepared import Prepared
 
-# Plain SQL for the tap path (see kiosk/service.py and kiosk/prepared.py);
+# Plain SQL for the tap path (see kiosk/locker/tap.py and kiosk/store/prepared.py);
 # RETURNING works on SQLite 3.35+ and PostgreSQL.
 INSERT_EVENT_SQL = text(
     "INSERT INTO events (at, kind, pupil_id, card_uid, locker_id, bay, actor, reason,"
@@ -26,7 +26,7 @@ INSERT_EVENT_SQL = text(
 )
 INSERT_EVENT_TYPES = {"at": DateTime(), "clock_suspect": Boolean()}
 #: the same without RETURNING, for bulk writers (the import, the rollover) that add
-#: many events in one executemany (kiosk.prepared.run_many) inside a short write
+#: many events in one executemany (kiosk.store.prepared.run_many) inside a short write
 INSERT_EVENTS_SQL = text(str(INSERT_EVENT_SQL.text).removesuffix(" RETURNING id"))
 
 

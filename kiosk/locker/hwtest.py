@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from hardware.reader import CardReader
 from kiosk.config import Config
-from kiosk.daemon import build_hardware
+from kiosk.locker.daemon import build_hardware
 
 
 def run_hw_test(

@@ -21,10 +21,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from kiosk.events import Kind, record_event
-from kiosk.models import Pupil, StaffClass, StaffUser, WebSession, naive_utc
 from kiosk.notify.addresses import clean_address
-from kiosk.pupils import ActionError
+from kiosk.school.pupils import ActionError
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import Pupil, StaffClass, StaffUser, WebSession, naive_utc
 
 ROLES = ("teacher", "office", "admin")
 MIN_PASSWORD_LENGTH = 10

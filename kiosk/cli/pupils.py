@@ -1,10 +1,10 @@
 """``phonelocker pupils ...``: add, import and list pupils; approvals, early collection, cards.
 
 :func:`register` adds the ``pupils`` group to the ``phonelocker`` group;
-``kiosk/cli.py`` calls it with its ``command`` decorator (``--config`` and
-friendly errors). The helpers it needs from ``kiosk.cli`` are imported inside
+``kiosk/cli/base.py`` calls it with its ``command`` decorator (``--config`` and
+friendly errors). The helpers it needs from ``kiosk.cli.base`` are imported inside
 :func:`register`, so either module may be imported first. The work itself is
-done by :mod:`kiosk.pupils` and :mod:`kiosk.importer`.
+done by :mod:`kiosk.school.pupils` and :mod:`kiosk.school.importer`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import click
 
-from kiosk.pupils import ActionError
+from kiosk.school.pupils import ActionError
 
 
 def register(cli: click.Group, command) -> None:
     """Add the ``pupils`` group and its subcommands to ``cli``."""
-    from kiosk.cli import DB_ID, TEXT, Context, _actor, emit_json, pass_ctx
+    from kiosk.cli.base import DB_ID, TEXT, Context, _actor, emit_json, pass_ctx
 
     @cli.group()
     def pupils() -> None:
@@ -40,7 +40,7 @@ def register(cli: click.Group, command) -> None:
                    as_json: bool) -> None:
         """Add a pupil; prints the new pupil's id."""
         from kiosk.inputs import check_bay, known_bays
-        from kiosk.pupils import add_pupil
+        from kiosk.school.pupils import add_pupil
 
         with ctx.database().session() as session:
             check_bay(bay, known_bays(session, ctx.config), what="--bay")
@@ -63,7 +63,7 @@ def register(cli: click.Group, command) -> None:
     @pass_ctx
     def pupils_import(ctx: Context, file: str, dry_run: bool, actor: str | None) -> None:
         """Import pupils from a school MIS CSV export (all or nothing)."""
-        from kiosk.importer import apply_import, format_errors, parse_pupils_csv
+        from kiosk.school.importer import apply_import, format_errors, parse_pupils_csv
 
         plan = parse_pupils_csv(Path(file).read_bytes())
         for warning in plan.warnings:
@@ -91,7 +91,7 @@ def register(cli: click.Group, command) -> None:
         """List pupils with their cards."""
         from sqlalchemy import select
 
-        from kiosk.models import Pupil
+        from kiosk.store.models import Pupil
 
         with ctx.database().session() as session:
             query = select(Pupil).order_by(Pupil.class_name, Pupil.name)
@@ -123,8 +123,8 @@ def register(cli: click.Group, command) -> None:
     def pupils_approve(ctx: Context, pupil_id: int, by: str, until: str | None) -> None:
         """Record SLT agreement that a Year 5 pupil may bring a phone."""
         from kiosk.inputs import parse_day
-        from kiosk.pupils import approve_year5, get_pupil
-        from kiosk.status import local_today
+        from kiosk.school.pupils import approve_year5, get_pupil
+        from kiosk.school.queries import local_today
 
         end = parse_day(until, "--until") if until else None
         with ctx.database().session() as session:
@@ -141,8 +141,8 @@ def register(cli: click.Group, command) -> None:
     @pass_ctx
     def pupils_release(ctx: Context, pupil_id: int, by: str, reason: str) -> None:
         """Authorise an early collection for today."""
-        from kiosk.pupils import get_pupil, release_early
-        from kiosk.status import local_today
+        from kiosk.school.pupils import get_pupil, release_early
+        from kiosk.school.queries import local_today
 
         with ctx.database().session() as session:
             pupil = get_pupil(session, pupil_id)
@@ -158,7 +158,7 @@ def register(cli: click.Group, command) -> None:
     @pass_ctx
     def pupils_card(ctx: Context, pupil_id: int, uid: str, actor: str | None) -> None:
         """Give a pupil a card (replacing any card they had)."""
-        from kiosk.pupils import assign_card, get_pupil
+        from kiosk.school.pupils import assign_card, get_pupil
 
         with ctx.database().session() as session:
             pupil = get_pupil(session, pupil_id)
@@ -173,7 +173,7 @@ def register(cli: click.Group, command) -> None:
     @pass_ctx
     def pupils_revoke_card(ctx: Context, uid: str, actor: str | None, reason: str) -> None:
         """Cancel a lost card; it is refused from now on."""
-        from kiosk.pupils import revoke_card
+        from kiosk.school.pupils import revoke_card
 
         with ctx.database().session() as session:
             card = revoke_card(session, uid, actor=_actor(actor), reason=reason, now=ctx.now)
@@ -186,7 +186,7 @@ def register(cli: click.Group, command) -> None:
     @pass_ctx
     def pupils_deactivate(ctx: Context, pupil_id: int, actor: str | None) -> None:
         """Mark a pupil as left; their cards are refused, their history kept."""
-        from kiosk.pupils import get_pupil, update_pupil
+        from kiosk.school.pupils import get_pupil, update_pupil
 
         with ctx.database().session() as session:
             pupil = get_pupil(session, pupil_id)

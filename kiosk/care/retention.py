@@ -1,6 +1,6 @@
 """Retention: the purge of what is past the school's retention periods.
 
-Pure domain functions; the click command is in :mod:`kiosk.cli_ops`.
+Pure domain functions; the click command is in :mod:`kiosk.cli.care`.
 
 Everything is counted first; then the purge writes in short transactions
 (old events a few thousand at a time, leavers a couple of hundred at a
@@ -19,10 +19,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 
-from kiosk.db import begin_write
-from kiosk.events import Kind, record_event
-from kiosk.maintenance_common import count_rows
-from kiosk.models import (
+from kiosk.care.common import count_rows
+from kiosk.store.db import begin_write
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import (
     Card,
     Command,
     EarlyRelease,

@@ -1,11 +1,11 @@
 """The new school year: everyone moves up a year, Year 6 leave.
 
-Pure domain functions; the click command is in :mod:`kiosk.cli_ops`.
+Pure domain functions; the click command is in :mod:`kiosk.cli.care`.
 
 Database writes follow the project's rule for this pysqlite setup (no
 ``begin_nested``): everything is checked first, then written, then committed
 once, so a refusal leaves nothing behind. The write is a few bulk statements
-under ``BEGIN IMMEDIATE`` (:func:`kiosk.db.begin_write`), so it is short and
+under ``BEGIN IMMEDIATE`` (:func:`kiosk.store.db.begin_write`), so it is short and
 the kiosk's taps wait for it rather than fail.
 """
 
@@ -18,17 +18,24 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Boolean, DateTime, func, select, text
 from sqlalchemy.orm import Session
 
-from kiosk.db import begin_write, fingerprint
-from kiosk.events import INSERT_EVENT_TYPES, INSERT_EVENTS_SQL, Kind, event_values, record_event
-from kiosk.maintenance_common import MaintenanceError, count_rows
-from kiosk.models import Card, Event, Holding, Pupil, Year5Approval, naive_utc
-from kiosk.prepared import prepare_rows, run_many
+from kiosk.care.common import MaintenanceError, count_rows
+from kiosk.store.db import begin_write, fingerprint
+from kiosk.store.events import (
+    INSERT_EVENT_TYPES,
+    INSERT_EVENTS_SQL,
+    Kind,
+    event_values,
+    record_event,
+)
+from kiosk.store.models import Card, Event, Holding, Pupil, Year5Approval, naive_utc
+from kiosk.store.prepared import prepare_rows, run_many
 
 #: pupils in this year (or above) leave at the rollover; everyone else moves up one year
 LEAVING_YEAR = 6
 #: a second rollover within this many days is refused without --force
 ROLLOVER_REPEAT_DAYS = 180
-#: what a plan is read from (pupils, active cards, approvals in force), for kiosk.db.fingerprint
+#: what a plan is read from (pupils, active cards, approvals in force),
+#: for kiosk.store.db.fingerprint
 FINGERPRINT_SQL = (
     "SELECT id, year, active FROM pupils ORDER BY id",
     "SELECT id, pupil_id FROM cards WHERE active ORDER BY id",
@@ -72,7 +79,7 @@ class RolloverPlan:
     previous_rollover: datetime | None = None
     #: the school's local date the plan was made for (approvals ending "until" today)
     today: date | None = None
-    #: what the plan was read from (kiosk.db.fingerprint), checked again under the write lock
+    #: what the plan was read from (kiosk.store.db.fingerprint), checked again under the write lock
     fingerprint: tuple = ()
     applied: bool = False
     event_id: int | None = None

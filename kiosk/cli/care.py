@@ -1,11 +1,11 @@
 """``phonelocker backup | restore | purge | maintenance | export-pupil | rollover``: the data.
 
-:func:`register` adds the commands to the ``phonelocker`` group; ``kiosk/cli.py``
+:func:`register` adds the commands to the ``phonelocker`` group; ``kiosk/cli/base.py``
 calls it with its ``command`` decorator (``--config`` and friendly errors).
-It imports ``kiosk.cli``'s helpers inside :func:`register`, so either module may be
+It imports ``kiosk.cli.base``'s helpers inside :func:`register`, so either module may be
 imported first.
-The work itself is done by :mod:`kiosk.backup`, :mod:`kiosk.retention`,
-:mod:`kiosk.export` and :mod:`kiosk.rollover`.
+The work itself is done by :mod:`kiosk.care.backup`, :mod:`kiosk.care.retention`,
+:mod:`kiosk.care.export` and :mod:`kiosk.care.rollover`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from kiosk.pupils import ActionError
+from kiosk.school.pupils import ActionError
 
 
 def human_size(size: int) -> str:
@@ -45,7 +45,7 @@ def _describe(facts) -> list[str]:
 
 def run_purge(ctx, *, dry_run: bool, actor: str) -> None:
     """Purge what is past retention and say what was (or would be) removed."""
-    from kiosk.retention import checkpoint, purge
+    from kiosk.care.retention import checkpoint, purge
 
     retention = ctx.config.retention
     database = ctx.database()
@@ -97,7 +97,7 @@ def run_purge(ctx, *, dry_run: bool, actor: str) -> None:
 
 def register(cli: click.Group, command) -> None:
     """Add the maintenance commands to ``cli`` using its ``command`` decorator."""
-    from kiosk.cli import DB_ID, _actor
+    from kiosk.cli.base import DB_ID, _actor
 
     @command(cli, "backup")
     @click.argument("dest", type=click.Path(path_type=Path))
@@ -110,7 +110,7 @@ def register(cli: click.Group, command) -> None:
         copy), then checks the copy with PRAGMA integrity_check. DEST may be a
         folder: a timestamped file is made in it. For PostgreSQL use pg_dump.
         """
-        from kiosk.backup import backup_database, sqlite_path
+        from kiosk.care.backup import backup_database, sqlite_path
 
         source = sqlite_path(ctx.config.database.url)
         facts = backup_database(source, dest, force=force)
@@ -136,14 +136,14 @@ def register(cli: click.Group, command) -> None:
         """
         from sqlalchemy.exc import SQLAlchemyError
 
-        from kiosk.backup import (
+        from kiosk.care.backup import (
             check_restore_source,
             known_revisions,
             restore_database,
             running_kiosks,
             sqlite_path,
         )
-        from kiosk.db import Database, head_revision
+        from kiosk.store.db import Database, head_revision
 
         config = ctx.config
         target = sqlite_path(config.database.url)
@@ -232,7 +232,7 @@ def register(cli: click.Group, command) -> None:
         command then exits 1. On PostgreSQL the backup is skipped (use pg_dump
         on the database server) and the purge still runs.
         """
-        from kiosk.backup import (
+        from kiosk.care.backup import (
             NIGHTLY_PREFIX,
             backup_database,
             default_backup_name,
@@ -281,7 +281,7 @@ def register(cli: click.Group, command) -> None:
         the locker, every event about them and their commands; times in ISO 8601
         with the school's offset.
         """
-        from kiosk.export import export_pupil
+        from kiosk.care.export import export_pupil
 
         if output is not None and output.exists() and not force:
             raise ActionError(f"{output} already exists (use --force to overwrite it)")
@@ -318,8 +318,8 @@ def register(cli: click.Group, command) -> None:
         exits 1 too). Classes are not changed: re-import them from the MIS
         afterwards.
         """
-        from kiosk.rollover import LEAVING_YEAR, apply_rollover, plan_rollover
-        from kiosk.status import local_today
+        from kiosk.care.rollover import LEAVING_YEAR, apply_rollover, plan_rollover
+        from kiosk.school.queries import local_today
 
         who = _actor(actor)
         with ctx.database().session() as session:

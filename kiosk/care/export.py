@@ -1,6 +1,6 @@
 """Subject access: everything held about one pupil, as a JSON-ready dict.
 
-Pure domain function; the click command is in :mod:`kiosk.cli_ops`.
+Pure domain function; the click command is in :mod:`kiosk.cli.care`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kiosk.care.common import MaintenanceError
 from kiosk.config import Config
-from kiosk.maintenance_common import MaintenanceError
-from kiosk.models import (
+from kiosk.store.models import (
     Card,
     Command,
     EarlyRelease,

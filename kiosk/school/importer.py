@@ -5,10 +5,10 @@ Two steps, so the dashboard can show a preview before anything is written:
 * :func:`parse_pupils_csv` reads and checks the file without touching the
   database, returning an :class:`ImportPlan` of good rows and row errors.
 * :func:`apply_import` matches the rows to existing pupils and creates or
-  updates them, recording the events :mod:`kiosk.pupils` would (so every
+  updates them, recording the events :mod:`kiosk.school.pupils` would (so every
   change is an event). It is all or nothing: every check is made before the
   first write, and the write itself is a few bulk statements in one short
-  transaction (the kiosk's taps wait for it, see :mod:`kiosk.db`).
+  transaction (the kiosk's taps wait for it, see :mod:`kiosk.store.db`).
 
 Exports from SIMS, Arbor and similar are accepted: headers are matched
 case-insensitively, in UTF-8 (with or without BOM), UTF-16 or Windows cp1252.
@@ -28,11 +28,11 @@ from sqlalchemy import Boolean, DateTime, Row, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
-from kiosk.db import begin_write, fingerprint
-from kiosk.events import INSERT_EVENT_TYPES, INSERT_EVENTS_SQL, Kind, event_values
-from kiosk.models import Card, Pupil, utcnow
-from kiosk.prepared import prepare_rows, run_many
-from kiosk.pupils import ActionError, check_year, normalise_uid
+from kiosk.school.pupils import ActionError, check_year, normalise_uid
+from kiosk.store.db import begin_write, fingerprint
+from kiosk.store.events import INSERT_EVENT_TYPES, INSERT_EVENTS_SQL, Kind, event_values
+from kiosk.store.models import Card, Pupil, utcnow
+from kiosk.store.prepared import prepare_rows, run_many
 
 # Accepted header names (normalised: lower case, single spaces), in order of preference.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -347,7 +347,7 @@ def format_errors(plan: ImportPlan) -> str:
 
 
 #: What the import depends on, compared before and after taking the write lock
-#: (:func:`kiosk.db.fingerprint`): equal means no pupil or card changed in between.
+#: (:func:`kiosk.store.db.fingerprint`): equal means no pupil or card changed in between.
 FINGERPRINT_SQL = (
     "SELECT id, external_id, name, class_name, year, active, left_at FROM pupils ORDER BY id",
     "SELECT id, uid, pupil_id FROM cards WHERE active ORDER BY id",
@@ -397,7 +397,7 @@ class ImportTimings:
     write: float = 0.0  # from asking for the write lock to the last statement (then: commit)
 
 
-# The write's statements, run with kiosk.prepared.run_many: one DBAPI executemany
+# The write's statements, run with kiosk.store.prepared.run_many: one DBAPI executemany
 # each, the values converted before the lock is taken.
 INSERT_PUPIL = (
     sql_text(
@@ -437,13 +437,13 @@ def apply_import(
     is written: on any problem :class:`ActionError` is raised and the session is
     untouched. With ``dry_run`` nothing is ever written and the result says what
     would happen. One ``import`` event records the totals, beside the
-    pupil_added, pupil_updated, enrol and card_revoked events :mod:`kiosk.pupils`
+    pupil_added, pupil_updated, enrol and card_revoked events :mod:`kiosk.school.pupils`
     would record row by row.
 
     The write is kept short so the kiosk's taps never wait long on it: pupils
     and cards are read and matched, and every statement's values prepared,
     outside any transaction. Then the write lock is taken
-    (:func:`kiosk.db.begin_write`) and the pupils and cards are read again: if
+    (:func:`kiosk.store.db.begin_write`) and the pupils and cards are read again: if
     anything changed meanwhile (a pupil edited on the dashboard, a card
     enrolled) the import is matched again from what is there now, so nothing
     written in between is overwritten or lost. Then a handful of bulk
@@ -513,7 +513,7 @@ def _statements(
 ) -> list[tuple]:
     """The write as ``(statement, binds, rows)`` in the order to run them.
 
-    The events are those :mod:`kiosk.pupils` would record row by row, in the
+    The events are those :mod:`kiosk.school.pupils` would record row by row, in the
     same order: cards moving between pupils in this file are revoked first (so
     swaps work in any order), then each row's pupil, then its card.
     """
@@ -557,7 +557,7 @@ def _statements(
                 "left_at": pupil.left_at if pupil.active else None,
                 "external_id": row.external_id if step.adopt_id else pupil.external_id,
             })
-            # The reason names the fields as kiosk.pupils.update_pupil does.
+            # The reason names the fields as kiosk.school.pupils.update_pupil does.
             fields = [c for c in step.outcome.changes if c not in ("external_id", "card")]
             if fields:
                 events.append(event_values(Kind.PUPIL_UPDATED, at=now, pupil_id=pupil_id,
@@ -647,7 +647,8 @@ def _prepare(snapshot: _Snapshot, plan: ImportPlan) -> tuple[list[_Step], list[s
 
 
 def _changes(pupil: Row, row: PupilRow, card_uid: str | None, adopt_id: bool) -> list[str]:
-    """The fields ``row`` would change, named as :func:`kiosk.pupils.update_pupil` names them."""
+    """The fields ``row`` would change, named as
+    :func:`kiosk.school.pupils.update_pupil` names them."""
     pairs = (
         ("name", row.name != pupil.name),
         ("year", row.year != pupil.year),

@@ -1,6 +1,6 @@
 """The commands table: how the dashboard and the CLI ask the kiosk to act.
 
-The web process never touches a pin. It writes a :class:`~kiosk.models.Command`
+The web process never touches a pin. It writes a :class:`~kiosk.store.models.Command`
 row; the kiosk claims it within a second, carries it out and writes the
 outcome. A command the kiosk has not claimed within ``STALE_SECONDS`` is
 expired instead of carried out, so an emergency unlock queued while the kiosk
@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiosk.db import Database
-from kiosk.events import Kind, record_event
-from kiosk.models import Command, KioskStatus, Locker, naive_utc
+from kiosk.store.db import Database
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import Command, KioskStatus, Locker, naive_utc
 
 STALE_SECONDS = 15.0
 FINISHED = ("done", "failed", "expired")
@@ -149,8 +149,8 @@ def forget_locker(
 
     Refused while a phone is recorded in it. Its events stay in the log.
     """
-    from kiosk.models import Holding
-    from kiosk.pupils import ActionError
+    from kiosk.school.pupils import ActionError
+    from kiosk.store.models import Holding
 
     locker = session.get(Locker, locker_id)
     if locker is None:

@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.config import Config
-from kiosk.models import (
+from kiosk.policy import Approval, approval_in_force, local_day_bounds
+from kiosk.store.models import (
     Card,
     Event,
     Holding,
@@ -23,7 +24,6 @@ from kiosk.models import (
     Year5Approval,
     naive_utc,
 )
-from kiosk.policy import Approval, approval_in_force, local_day_bounds
 
 TAP_KINDS = ("deposit", "collect", "office_return", "kept_in_office")
 COLLECTED_KINDS = ("collect", "office_return", "kept_in_office")

@@ -1,9 +1,9 @@
 """What the data-care modules share: their error and row counts.
 
-The jobs themselves are in :mod:`kiosk.backup` (backup and restore),
-:mod:`kiosk.retention` (the purge), :mod:`kiosk.export` (subject access) and
-:mod:`kiosk.rollover` (the new school year); their click commands are in
-:mod:`kiosk.cli_ops`.
+The jobs themselves are in :mod:`kiosk.care.backup` (backup and restore),
+:mod:`kiosk.care.retention` (the purge), :mod:`kiosk.care.export` (subject access) and
+:mod:`kiosk.care.rollover` (the new school year); their click commands are in
+:mod:`kiosk.cli.care`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kiosk.pupils import ActionError
+from kiosk.school.pupils import ActionError
 
 
 class MaintenanceError(ActionError):

@@ -19,9 +19,9 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from kiosk.clock import kernel_clock_synchronised
 from kiosk.config import Config, ConfigError, load_config
-from kiosk.db import Database, DatabaseError
+from kiosk.locker.clock import kernel_clock_synchronised
+from kiosk.store.db import Database, DatabaseError
 
 MIB = 1024 * 1024
 #: below this the kiosk is about to refuse every tap (it cannot record them): fail
@@ -81,7 +81,7 @@ def _heartbeat(db: Database | None, config: Config) -> dict | None:
     """The running kiosk's status for this locker, if it is online."""
     if db is None:
         return None
-    from kiosk.status import locker_states
+    from kiosk.school.queries import locker_states
 
     with db.session() as session:
         for locker in locker_states(session, config):
@@ -123,7 +123,7 @@ def check_gpio(config: Config, running: dict | None) -> Check:
     if config.gpio.emulated:
         return Check("gpio", None, "mock pins (emulated hardware)")
     from hardware.errors import HardwareError
-    from kiosk.daemon import build_hardware
+    from kiosk.locker.daemon import build_hardware
 
     try:
         hardware = build_hardware(config)
@@ -178,7 +178,7 @@ def check_disk(config: Config, usage: Callable[[Path], Any] = shutil.disk_usage)
 
 def check_writes(config: Config, now: datetime | None = None) -> Check | None:
     """The running kiosk's own word that it cannot write the database (its status file)."""
-    from kiosk.runtime_status import current_fault, status_path
+    from kiosk.locker.runtime_status import current_fault, status_path
 
     fault = current_fault(config, config.locker.id, now or datetime.now(UTC))
     if fault is None:
@@ -226,7 +226,7 @@ def check_notify(config: Config, db: Database | None, now: datetime | None = Non
         return Check("notify", None, "no database to read the outbox from")
     from sqlalchemy import func, select
 
-    from kiosk.models import Notice, naive_utc
+    from kiosk.store.models import Notice, naive_utc
 
     late_before = naive_utc(now) - timedelta(minutes=NOTICE_LATE_MINUTES)
     with db.session() as session:

@@ -1,6 +1,6 @@
 """Backup and restore of the SQLite database.
 
-Pure domain functions; the click commands are in :mod:`kiosk.cli_ops`.
+Pure domain functions; the click commands are in :mod:`kiosk.cli.care`.
 
 Backup and restore use SQLite's online backup API (``sqlite3.Connection.backup``),
 never a file copy: a copy of a WAL database taken while the kiosk writes can
@@ -23,12 +23,12 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from kiosk.db import BUSY_TIMEOUT_MS
-from kiosk.maintenance_common import MaintenanceError
-from kiosk.models import KioskStatus, naive_utc
+from kiosk.care.common import MaintenanceError
+from kiosk.store.db import BUSY_TIMEOUT_MS
+from kiosk.store.models import KioskStatus, naive_utc
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-#: the same wait for a busy database as every other connection (kiosk/db.py)
+#: the same wait for a busy database as every other connection (kiosk/store/db.py)
 BUSY_TIMEOUT_SECONDS = BUSY_TIMEOUT_MS / 1000
 
 
@@ -335,7 +335,7 @@ def known_revisions() -> set[str]:
     """Every schema revision this version of Phone Locker ships (a restore may need upgrading)."""
     from alembic.script import ScriptDirectory
 
-    from kiosk.db import MIGRATIONS
+    from kiosk.store.db import MIGRATIONS
 
     return {script.revision for script in ScriptDirectory(str(MIGRATIONS)).walk_revisions()}
 

@@ -170,7 +170,7 @@ class WebSession(Base):
     ``id`` is the SHA-256 (hex) of the random token in the cookie, so a copy of
     this table does not hold live cookies. Deleting a row ends that session at
     once: that is how a password change, reset, disable or role change signs
-    the account out elsewhere (see :func:`kiosk.staff.end_sessions`).
+    the account out elsewhere (see :func:`kiosk.school.staff.end_sessions`).
     """
 
     __tablename__ = "web_sessions"

@@ -17,8 +17,8 @@ from pathlib import Path
 import click
 
 from kiosk.config import load_config
-from kiosk.db import Database
-from kiosk.pupils import add_pupil, approve_year5
+from kiosk.school.pupils import add_pupil, approve_year5
+from kiosk.store.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def seed_demo_school(db: Database) -> bool:
     """Add the demo pupils if there are none yet; return True if it seeded."""
     from sqlalchemy import func, select
 
-    from kiosk.models import Pupil
+    from kiosk.store.models import Pupil
 
     with db.session() as session:
         if session.scalar(select(func.count()).select_from(Pupil)):
@@ -119,8 +119,8 @@ def run_demo(
     config_path: str | None = None,
 ) -> None:
     """Seed and run the demo until Ctrl+C."""
-    from kiosk.daemon import Kiosk
-    from kiosk.stopping import install_stop_signals
+    from kiosk.locker.daemon import Kiosk
+    from kiosk.locker.stopping import install_stop_signals
 
     if fresh and data_dir.exists():
         shutil.rmtree(data_dir)

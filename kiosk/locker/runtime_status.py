@@ -161,7 +161,7 @@ def current_fault(
 
 
 def with_faults(lockers: list[dict], config: Config, now: datetime) -> list[dict]:
-    """Add ``problem`` to each locker of :func:`kiosk.status.locker_states`.
+    """Add ``problem`` to each locker of :func:`kiosk.school.queries.locker_states`.
 
     A locker whose kiosk reports a fault in its status file gets the problem
     and, when its heartbeat is stale, the file's reader and lock states instead

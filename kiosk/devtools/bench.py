@@ -178,10 +178,10 @@ def build_tap_rig(workdir: Path, pupils: int = PUPILS) -> TapRig:
     """Create the database, the locker, ``pupils`` Year 6 pupils with cards, and the service."""
     from gpiozero.pins.mock import MockFactory
 
-    from kiosk.daemon import build_hardware, register_locker
-    from kiosk.db import Database
-    from kiosk.pupils import add_pupil
-    from kiosk.service import KioskService
+    from kiosk.locker.daemon import build_hardware, register_locker
+    from kiosk.locker.tap import KioskService
+    from kiosk.school.pupils import add_pupil
+    from kiosk.store.db import Database
 
     config = tap_config(workdir)
     db = Database(config.database.url)
@@ -247,7 +247,7 @@ def count_tap_events(db) -> int:
     """Deposit and collect events committed (read back in a new session)."""
     from sqlalchemy import func, select
 
-    from kiosk.models import Event
+    from kiosk.store.models import Event
 
     with db.session() as session:
         return session.scalar(
@@ -295,11 +295,11 @@ def bench_taps(workdir: Path, taps: int, warmup: int = WARMUP_TAPS) -> dict[str,
 
 
 def phonelocker_command() -> list[str]:
-    """The ``phonelocker`` console script beside this Python, else ``python -m kiosk.cli``."""
+    """The ``phonelocker`` console script beside this Python, else ``python -m kiosk.cli.base``."""
     script = Path(sys.executable).with_name("phonelocker")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-m", "kiosk.cli"]
+    return [sys.executable, "-m", "kiosk.cli.base"]
 
 
 def free_udp_port() -> int:
@@ -312,7 +312,7 @@ def write_kiosk_config(workdir: Path) -> Path:
     """An emulated kiosk config (udp reader, mock pins, SQLite in ``workdir``)."""
     path = workdir / "kiosk.toml"
     path.write_text(
-        f'[database]\nurl = "sqlite:///{workdir / "kiosk.db"}"\n\n'
+        f'[database]\nurl = "sqlite:///{workdir / "kiosk.store.db"}"\n\n'
         f'[reader]\ndevice = "udp:127.0.0.1:{free_udp_port()}"\n\n'
         '[gpio]\npin_factory = "mock"\n\n'
         '[locker]\nid = "bench"\nname = "Bench locker"\n',

@@ -21,12 +21,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Boolean, Date, DateTime, Integer, String, bindparam, select, text
 
 from hardware.locker import LockerHardware
-from kiosk import pupils as pupil_actions
-from kiosk.clock import rebase
 from kiosk.config import Config
-from kiosk.db import Database
-from kiosk.events import INSERT_EVENT_SQL, INSERT_EVENT_TYPES, Kind, insert_event, record_event
-from kiosk.models import Year5Approval, naive_utc
+from kiosk.locker.clock import rebase
 from kiosk.policy import (
     Action,
     Approval,
@@ -37,7 +33,17 @@ from kiosk.policy import (
     decide,
     is_random_uid,
 )
-from kiosk.prepared import Prepared
+from kiosk.school import pupils as pupil_actions
+from kiosk.store.db import Database
+from kiosk.store.events import (
+    INSERT_EVENT_SQL,
+    INSERT_EVENT_TYPES,
+    Kind,
+    insert_event,
+    record_event,
+)
+from kiosk.store.models import Year5Approval, naive_utc
+from kiosk.store.prepared import Prepared
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,7 @@ PREVIOUS_TAPS_KEPT = 256
 
 # The tap path's statements. A tap is on the critical path of a queue of
 # pupils, so it is plain, portable SQL (SQLite and PostgreSQL), compiled once
-# for the engine's dialect and run on a DBAPI cursor (kiosk/prepared.py).
+# for the engine's dialect and run on a DBAPI cursor (kiosk/store/prepared.py).
 # One round trip fetches the card, its pupil, the holding, the pupil's last
 # deposit or collection (through the events (pupil_id, at) index) and
 # whether an early release is recorded for today.
@@ -194,7 +200,7 @@ class KioskService:
         waiting = enrolment is not None and enrolment.result is None
         if waiting and now < enrolment.expires_at and self._is_card_to_enrol(uid, enrolment):
             return self._enrol(uid, enrolment, now)
-        # A pooled DBAPI connection and prepared statements: see kiosk/prepared.py.
+        # A pooled DBAPI connection and prepared statements: see kiosk/store/prepared.py.
         connection = self.db.engine.raw_connection()
         cursor = connection.cursor()
         try:

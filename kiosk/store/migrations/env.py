@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from kiosk.models import Base
+from kiosk.store.models import Base
 
 config = context.config
 
@@ -11,7 +11,7 @@ def run_migrations_online() -> None:
     engine = config.attributes.get("engine")
     if engine is None:
         from kiosk.config import load_config
-        from kiosk.db import make_engine
+        from kiosk.store.db import make_engine
 
         engine = make_engine(load_config().database.url)
     with engine.begin() as connection:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from kiosk.bench import machine_info
+from kiosk.devtools.bench import machine_info
 
 #: the issue's targets for the write, in seconds
 TARGETS_S = {2000: 0.5, 50000: 5.0}
@@ -75,7 +75,7 @@ class LockProbe(threading.Thread):
 def time_import(database, data: bytes) -> dict[str, float]:
     """Import ``data`` once with the lock probe running: the phases' seconds, and the
     pupils created and updated."""
-    from kiosk.importer import ImportTimings, apply_import, parse_pupils_csv
+    from kiosk.school.importer import ImportTimings, apply_import, parse_pupils_csv
 
     probe = LockProbe(Path(database.engine.url.database))
     probe.start()
@@ -103,7 +103,7 @@ def time_import(database, data: bytes) -> dict[str, float]:
 
 def bench_size(workdir: Path, rows: int, runs: int) -> dict[str, Any]:
     """Medians (and the worst wait) of ``runs`` new imports and re-imports of ``rows`` pupils."""
-    from kiosk.db import Database
+    from kiosk.store.db import Database
 
     first, again = export_csv(rows), export_csv(rows, variant=True)
     samples: dict[str, list[dict[str, float]]] = {"new": [], "reimport": []}

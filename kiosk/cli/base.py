@@ -24,10 +24,10 @@ from pathlib import Path
 import click
 
 from kiosk.config import ENV_VAR, Config, ConfigError, load_config
-from kiosk.db import Database, DatabaseError
-from kiosk.events import Kind
 from kiosk.inputs import MAX_DB_ID, InputError, check_text
-from kiosk.pupils import ActionError
+from kiosk.school.pupils import ActionError
+from kiosk.store.db import Database, DatabaseError
+from kiosk.store.events import Kind
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +254,7 @@ def db_upgrade(ctx: Context) -> None:
         database.upgrade()
     except Exception as error:  # noqa: BLE001 - report any driver error plainly
         raise DatabaseError(f"migration failed: {error}") from error
-    from kiosk.db import current_revision
+    from kiosk.store.db import current_revision
 
     click.echo(f"database {database.url} at revision {current_revision(database.engine)}")
 
@@ -267,8 +267,8 @@ def db_upgrade(ctx: Context) -> None:
 def kiosk_command(ctx: Context) -> None:
     """Run the kiosk: card reader, locks, lights, commands and heartbeat."""
     from hardware.errors import HardwareError
-    from kiosk.daemon import Kiosk
-    from kiosk.stopping import install_stop_signals
+    from kiosk.locker.daemon import Kiosk
+    from kiosk.locker.stopping import install_stop_signals
 
     _setup_logging(ctx.debug)
     config = ctx.config
@@ -296,7 +296,7 @@ def tap(ctx: Context, uid: str, hold: float, timeout: float) -> None:
     """Present a virtual card UID to the emulated reader (udp)."""
     from hardware.errors import HardwareError
     from hardware.virtual_card import present_card
-    from kiosk.pupils import normalise_uid
+    from kiosk.school.pupils import normalise_uid
 
     uid = normalise_uid(uid)
     try:
@@ -321,7 +321,7 @@ STATE_LABELS = {
 @pass_ctx
 def status(ctx: Context, as_json: bool) -> None:
     """Today's state of every pupil's phone."""
-    from kiosk.status import pupil_states
+    from kiosk.school.queries import pupil_states
 
     with ctx.database().session() as session:
         document = pupil_states(session, ctx.config, now=ctx.now)
@@ -345,7 +345,7 @@ def status(ctx: Context, as_json: bool) -> None:
 @pass_ctx
 def events(ctx: Context, since: str | None, kind: tuple[str, ...], as_json: bool) -> None:
     """The event log (append-only), oldest first."""
-    from kiosk.status import event_dict, query_events
+    from kiosk.school.queries import event_dict, query_events
 
     since_at = _parse_since(since, ctx.config) if since else None
     with ctx.database().session() as session:
@@ -387,10 +387,10 @@ def _parse_since(text: str, config: Config) -> datetime:
 @pass_ctx
 def lockers(ctx: Context, as_json: bool, forget_id: str | None, actor: str | None) -> None:
     """Each locker: online, reader, bays locked/unlocked, doors."""
-    from kiosk.status import locker_states
+    from kiosk.school.queries import locker_states
 
     if forget_id is not None:
-        from kiosk.commands import forget_locker
+        from kiosk.school.commands import forget_locker
 
         with ctx.database().session() as session:
             forget_locker(session, forget_id, actor=_actor(actor), now=ctx.now)
@@ -430,7 +430,7 @@ def lockers(ctx: Context, as_json: bool, forget_id: str | None, actor: str | Non
 def override(ctx: Context, reason: str, actor: str, locker_id: str | None, bay: int | None,
              seconds: float, wait: float) -> None:
     """Emergency unlock, carried out by the running kiosk and audited."""
-    from kiosk.commands import kiosk_online, queue_unlock, wait_for
+    from kiosk.school.commands import kiosk_online, queue_unlock, wait_for
 
     if not reason.strip() or not actor.strip():
         raise ActionError("--reason and --by must not be empty")
@@ -486,7 +486,7 @@ def bench(click_ctx: click.Context, taps: int, idle_seconds: float, as_json: boo
     """
     if click_ctx.invoked_subcommand is not None:
         return
-    from kiosk.bench import run_benchmarks
+    from kiosk.devtools.bench import run_benchmarks
 
     run_benchmarks(taps=taps, idle_seconds=idle_seconds, as_json=as_json, echo=click.echo)
 
@@ -498,7 +498,7 @@ def bench(click_ctx: click.Context, taps: int, idle_seconds: float, as_json: boo
 @click.option("--json", "as_json", is_flag=True)
 def bench_import(rows: tuple[int, ...], runs: int, as_json: bool) -> None:
     """Time a pupil import's phases and the write lock it holds, on a scratch database."""
-    from kiosk.bench_import import run_import_benchmarks
+    from kiosk.devtools.bench_import import run_import_benchmarks
 
     run_import_benchmarks(rows, runs=runs, as_json=as_json, echo=click.echo)
 
@@ -512,7 +512,7 @@ def bench_import(rows: tuple[int, ...], runs: int, as_json: bool) -> None:
 @pass_ctx
 def demo(ctx: Context, host: str | None, port: int | None, data_dir: str, fresh: bool) -> None:
     """Run a demo school on emulated hardware: kiosk (and dashboard) in one command."""
-    from kiosk.demo import run_demo
+    from kiosk.devtools.demo import run_demo
 
     _setup_logging(ctx.debug)
     run_demo(data_dir=Path(data_dir), host=host, port=port, fresh=fresh,
@@ -523,7 +523,7 @@ def demo(ctx: Context, host: str | None, port: int | None, data_dir: str, fresh:
 @pass_ctx
 def doctor(ctx: Context) -> None:
     """Check config, database, reader, GPIO, clock, disk and services."""
-    from kiosk.doctor import run_checks
+    from kiosk.care.doctor import run_checks
 
     checks = run_checks(ctx.config_path)
     for check in checks:
@@ -543,8 +543,8 @@ def doctor(ctx: Context) -> None:
 def hw_test(ctx: Context, pulse: float, card_seconds: float) -> None:
     """Pulse each lock, LED and the buzzer in turn, then wait for a card."""
     from hardware.errors import HardwareError
-    from kiosk.commands import kiosk_online
-    from kiosk.hwtest import run_hw_test
+    from kiosk.locker.hwtest import run_hw_test
+    from kiosk.school.commands import kiosk_online
 
     config = ctx.config
     database = ctx.database(check=False)
@@ -567,7 +567,7 @@ def hw_test(ctx: Context, pulse: float, card_seconds: float) -> None:
 
 
 def _attach_ops_commands() -> None:
-    from kiosk.cli_ops import register
+    from kiosk.cli.care import register
 
     register(cli, command)
 
@@ -576,7 +576,7 @@ _attach_ops_commands()
 
 
 def _attach_pupils_commands() -> None:
-    from kiosk.cli_pupils import register
+    from kiosk.cli.pupils import register
 
     register(cli, command)
 

@@ -34,10 +34,10 @@ log = logging.getLogger(__name__)
 #: How long any connection waits for another's write to finish. Every writer
 #: keeps its transactions short (a 50,000-row import's write is a few seconds,
 #: purge chunks and taps are milliseconds), so 15 s is a wide margin on a slow
-#: SD card; it stays below the kiosk's reader-stall limit (20 s, kiosk/daemon.py)
+#: SD card; it stays below the kiosk's reader-stall limit (20 s, kiosk/locker/daemon.py)
 #: and systemd's WatchdogSec (30 s), so a tap that waits is never taken for a hang.
 BUSY_TIMEOUT_MS = 15000
-#: the newest migration in kiosk/migrations/versions. Checked against Alembic's
+#: the newest migration in kiosk/store/migrations/versions. Checked against Alembic's
 #: head by a test, and kept here so the kiosk starts without importing Alembic.
 SCHEMA_REVISION = "0003n"
 MIGRATIONS = Path(__file__).with_name("migrations")

@@ -12,7 +12,7 @@ thread on its beat, and on a new database both used to insert the row.
 
 When a database write fails (disk full, read-only, I/O error) the kiosk keeps
 refusing taps (nothing opens unrecorded), flashes the red LED fast, logs one
-line a minute and keeps :mod:`kiosk.runtime_status`'s file fresh so that the
+line a minute and keeps :mod:`kiosk.locker.runtime_status`'s file fresh so that the
 dashboard shows the true state; it all clears by itself once writes work.
 """
 
@@ -29,17 +29,17 @@ from sqlalchemy import bindparam, func, select
 from hardware.locker import BayPins, LockerHardware
 from hardware.pins import make_pin_factory
 from hardware.reader import CardReader
-from kiosk import commands as command_table
-from kiosk.clock import ClockGuard, aware
 from kiosk.config import Config
-from kiosk.db import Database
-from kiosk.events import Kind, record_event
-from kiosk.models import Bay, Event, KioskStatus, Locker, Pupil, naive_utc
-from kiosk.pupils import ActionError
-from kiosk.runtime_status import free_bytes, status_path, write_problem, write_status
-from kiosk.sdnotify import notify, watchdog_interval
-from kiosk.service import KioskService, aware_utc_now
-from kiosk.stopping import StopSignal
+from kiosk.locker.clock import ClockGuard, aware
+from kiosk.locker.runtime_status import free_bytes, status_path, write_problem, write_status
+from kiosk.locker.sdnotify import notify, watchdog_interval
+from kiosk.locker.stopping import StopSignal
+from kiosk.locker.tap import KioskService, aware_utc_now
+from kiosk.school import commands as command_table
+from kiosk.school.pupils import ActionError
+from kiosk.store.db import Database
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import Bay, Event, KioskStatus, Locker, Pupil, naive_utc
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class Kiosk:
     ) -> None:
         self.config = config
         self.db = db
-        #: set by SIGTERM/SIGINT (in a signal handler) or stop(); see kiosk.stopping
+        #: set by SIGTERM/SIGINT (in a signal handler) or stop(); see kiosk.locker.stopping
         self.stop_event = StopSignal()
         self.clock = clock
         self.clock_guard = clock_guard or ClockGuard(
