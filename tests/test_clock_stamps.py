@@ -16,7 +16,8 @@ from kiosk.school.commands import claim, finish, forget_locker, queue_enrol, que
 from kiosk.school.pupils import add_pupil, office_takes_phone, release_early
 from kiosk.school.queries import recent_unknown_cards
 from kiosk.store.events import Kind, record_event
-from kiosk.store.models import Event, Locker, naive_utc
+from kiosk.store.models import Event, Locker
+from kiosk.timeutil import naive_utc
 
 THEN = datetime(2031, 6, 2, 8, 30, tzinfo=UTC)
 AT = naive_utc(THEN)

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kiosk.errors import ActionError
 from kiosk.school.importer import (
     ImportPlan,
     RowError,
@@ -17,7 +18,7 @@ from kiosk.school.importer import (
     format_errors,
     parse_pupils_csv,
 )
-from kiosk.school.pupils import ActionError, add_pupil, update_pupil
+from kiosk.school.pupils import add_pupil, update_pupil
 from kiosk.store.db import Database
 from kiosk.store.events import Kind
 from kiosk.store.models import Card, Event, Pupil

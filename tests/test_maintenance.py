@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from kiosk.care.retention import subtract_months
 from kiosk.store.events import Kind, record_event
-from kiosk.store.models import Event, utcnow
+from kiosk.store.models import Event
+from kiosk.timeutil import utcnow
 
 from .maintenance_helpers import UIDS, db_path, integrity, invoke, make_pupil
 

@@ -19,7 +19,8 @@ from kiosk.notify.outbox import backoff
 from kiosk.notify.run import run_notify
 from kiosk.store.db import Database
 from kiosk.store.events import Kind, record_event
-from kiosk.store.models import Notice, naive_utc
+from kiosk.store.models import Notice
+from kiosk.timeutil import naive_utc
 
 from .notify_helpers import (
     SilentServer,

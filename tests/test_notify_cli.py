@@ -17,7 +17,8 @@ from kiosk.notify.finder import find_all
 from kiosk.notify.outbox import queue
 from kiosk.store.db import Database
 from kiosk.store.events import Kind, record_event
-from kiosk.store.models import Notice, naive_utc
+from kiosk.store.models import Notice
+from kiosk.timeutil import naive_utc
 
 from .conftest import run_cli, write_config
 from .notify_helpers import SmtpServer, at, notify_config, seed_school

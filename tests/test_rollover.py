@@ -13,7 +13,8 @@ from sqlalchemy import select
 from kiosk.school.pupils import approve_year5
 from kiosk.store.db import Database
 from kiosk.store.events import Kind
-from kiosk.store.models import Card, Event, Holding, Pupil, Year5Approval, utcnow
+from kiosk.store.models import Card, Event, Holding, Pupil, Year5Approval
+from kiosk.timeutil import utcnow
 
 from .maintenance_helpers import UIDS, db_path, dump, invoke, make_pupil
 

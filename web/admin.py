@@ -13,8 +13,8 @@ import logging
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy.engine import make_url
 
+from kiosk.errors import ActionError
 from kiosk.school import staff
-from kiosk.school.pupils import ActionError
 from kiosk.store.models import StaffUser
 from web.access import actor, admin_required, db_session
 from web.helpers import config, form_text

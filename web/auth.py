@@ -13,8 +13,8 @@ import logging
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
+from kiosk.errors import ActionError
 from kiosk.school import staff
-from kiosk.school.pupils import ActionError
 from kiosk.store.events import Kind, record_event
 from web.access import actor, db_session, login_required, safe_next
 from web.helpers import form_text, state

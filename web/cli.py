@@ -25,7 +25,7 @@ def _read_password(from_stdin: bool) -> str:
 def register(cli: click.Group, command) -> None:
     """Add ``web`` and the ``users`` group to ``cli``."""
     from kiosk.cli.base import TEXT, Context, _actor, _setup_logging, emit_json, pass_ctx
-    from kiosk.school.pupils import ActionError
+    from kiosk.errors import ActionError
 
     @command(cli, "web")
     @click.option("--host", help="Address to listen on (default: [web] host).")

@@ -12,7 +12,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from kiosk.school.commands import FINISHED, kiosk_online
-from kiosk.store.models import Command, naive_utc
+from kiosk.store.models import Command
+from kiosk.timeutil import naive_utc
 from web.helpers import config, now
 
 PENDING_GRACE_SECONDS = 3.0

@@ -13,8 +13,8 @@ import secrets
 from collections.abc import Callable
 
 from kiosk.config import Config
+from kiosk.errors import ActionError
 from kiosk.school import staff
-from kiosk.school.pupils import ActionError
 from kiosk.store.db import Database
 
 log = logging.getLogger(__name__)

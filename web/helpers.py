@@ -21,11 +21,8 @@ from kiosk.inputs import (
     parse_int,
 )
 from kiosk.store.db import Database
+from kiosk.timeutil import aware_utc_now
 from web.security import LoginLimiter
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -36,7 +33,7 @@ class AppState:
     db: Database
     limiter: LoginLimiter
     import_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
-    clock: Callable[[], datetime] = utc_now
+    clock: Callable[[], datetime] = aware_utc_now
 
 
 def state() -> AppState:

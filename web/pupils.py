@@ -12,8 +12,9 @@ import logging
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from kiosk.errors import ActionError
 from kiosk.inputs import InputError, check_bay, known_bays
-from kiosk.school.pupils import ActionError, add_pupil, update_pupil
+from kiosk.school.pupils import add_pupil, update_pupil
 from kiosk.school.queries import pupil_states, query_events, recent_unknown_cards
 from kiosk.store.models import Command, Pupil
 from web.access import (

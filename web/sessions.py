@@ -32,7 +32,8 @@ from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy import delete, func, select, update
 from werkzeug.datastructures import CallbackDict
 
-from kiosk.store.models import WebSession, utcnow
+from kiosk.store.models import WebSession
+from kiosk.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 

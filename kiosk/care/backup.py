@@ -23,9 +23,10 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from kiosk.care.common import MaintenanceError
+from kiosk.errors import MaintenanceError
 from kiosk.store.db import BUSY_TIMEOUT_MS
-from kiosk.store.models import KioskStatus, naive_utc
+from kiosk.store.models import KioskStatus
+from kiosk.timeutil import naive_utc
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: the same wait for a busy database as every other connection (kiosk/store/db.py)

@@ -11,12 +11,6 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kiosk.school.pupils import ActionError
-
-
-class MaintenanceError(ActionError):
-    """A maintenance task cannot be done; the message says why (CLI exit code 1)."""
-
 
 def count_rows(session: Session, statement) -> int:
     """How many rows ``statement`` (a select) would return."""

@@ -226,7 +226,8 @@ def check_notify(config: Config, db: Database | None, now: datetime | None = Non
         return Check("notify", None, "no database to read the outbox from")
     from sqlalchemy import func, select
 
-    from kiosk.store.models import Notice, naive_utc
+    from kiosk.store.models import Notice
+    from kiosk.timeutil import naive_utc
 
     late_before = naive_utc(now) - timedelta(minutes=NOTICE_LATE_MINUTES)
     with db.session() as session:

@@ -10,8 +10,8 @@ from datetime import UTC, date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiosk.care.common import MaintenanceError
 from kiosk.config import Config
+from kiosk.errors import MaintenanceError
 from kiosk.store.models import (
     Card,
     Command,
@@ -21,8 +21,8 @@ from kiosk.store.models import (
     KioskStatus,
     Pupil,
     Year5Approval,
-    naive_utc,
 )
+from kiosk.timeutil import naive_utc
 
 
 def iso_local(moment: datetime | None, config: Config) -> str | None:

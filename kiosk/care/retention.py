@@ -22,16 +22,8 @@ from sqlalchemy.orm import Session
 from kiosk.care.common import count_rows
 from kiosk.store.db import begin_write
 from kiosk.store.events import Kind, record_event
-from kiosk.store.models import (
-    Card,
-    Command,
-    EarlyRelease,
-    Event,
-    Holding,
-    Pupil,
-    Year5Approval,
-    naive_utc,
-)
+from kiosk.store.models import Card, Command, EarlyRelease, Event, Holding, Pupil, Year5Approval
+from kiosk.timeutil import naive_utc
 
 #: finished commands (done, failed, expired) older than this are deleted by the purge
 COMMANDS_KEEP_DAYS = 30

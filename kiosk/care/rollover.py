@@ -18,7 +18,8 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Boolean, DateTime, func, select, text
 from sqlalchemy.orm import Session
 
-from kiosk.care.common import MaintenanceError, count_rows
+from kiosk.care.common import count_rows
+from kiosk.errors import MaintenanceError
 from kiosk.store.db import begin_write, fingerprint
 from kiosk.store.events import (
     INSERT_EVENT_TYPES,
@@ -27,8 +28,9 @@ from kiosk.store.events import (
     event_values,
     record_event,
 )
-from kiosk.store.models import Card, Event, Holding, Pupil, Year5Approval, naive_utc
+from kiosk.store.models import Card, Event, Holding, Pupil, Year5Approval
 from kiosk.store.prepared import prepare_rows, run_many
+from kiosk.timeutil import naive_utc
 
 #: pupils in this year (or above) leave at the rollover; everyone else moves up one year
 LEAVING_YEAR = 6

@@ -24,8 +24,8 @@ from pathlib import Path
 import click
 
 from kiosk.config import ENV_VAR, Config, ConfigError, load_config
+from kiosk.errors import ActionError
 from kiosk.inputs import MAX_DB_ID, InputError, check_text
-from kiosk.school.pupils import ActionError
 from kiosk.store.db import Database, DatabaseError
 from kiosk.store.events import Kind
 

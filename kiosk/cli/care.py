@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from kiosk.school.pupils import ActionError
+from kiosk.errors import ActionError
 
 
 def human_size(size: int) -> str:

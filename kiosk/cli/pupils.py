@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from kiosk.school.pupils import ActionError
+from kiosk.errors import ActionError
 
 
 def register(cli: click.Group, command) -> None:

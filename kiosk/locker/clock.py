@@ -174,5 +174,3 @@ def rebase(
     return min(recorded - stepped_back, boundary, now)
 
 
-def aware(moment: datetime | None) -> datetime | None:
-    return None if moment is None else moment.replace(tzinfo=UTC)

@@ -30,16 +30,17 @@ from hardware.locker import BayPins, LockerHardware
 from hardware.pins import make_pin_factory
 from hardware.reader import CardReader
 from kiosk.config import Config
-from kiosk.locker.clock import ClockGuard, aware
+from kiosk.errors import ActionError
+from kiosk.locker.clock import ClockGuard
 from kiosk.locker.runtime_status import free_bytes, status_path, write_problem, write_status
 from kiosk.locker.sdnotify import notify, watchdog_interval
 from kiosk.locker.stopping import StopSignal
-from kiosk.locker.tap import KioskService, aware_utc_now
+from kiosk.locker.tap import KioskService
 from kiosk.school import commands as command_table
-from kiosk.school.pupils import ActionError
 from kiosk.store.db import Database
 from kiosk.store.events import Kind, record_event
-from kiosk.store.models import Bay, Event, KioskStatus, Locker, Pupil, naive_utc
+from kiosk.store.models import Bay, Event, KioskStatus, Locker, Pupil
+from kiosk.timeutil import as_aware, aware_utc_now, naive_utc
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def newest_event_time(db: Database) -> datetime | None:
     """The newest recorded event time (aware UTC): the clock must not be behind it."""
     with db.session() as session:
         newest = session.scalar(select(func.max(Event.at)))
-    return aware(newest)
+    return as_aware(newest)
 
 
 def register_locker(db: Database, config: Config) -> None:

@@ -16,12 +16,13 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Boolean, Date, DateTime, Integer, String, bindparam, select, text
 
 from hardware.locker import LockerHardware
 from kiosk.config import Config
+from kiosk.errors import ActionError
 from kiosk.locker.clock import rebase
 from kiosk.policy import (
     Action,
@@ -42,8 +43,9 @@ from kiosk.store.events import (
     insert_event,
     record_event,
 )
-from kiosk.store.models import Year5Approval, naive_utc
+from kiosk.store.models import Year5Approval
 from kiosk.store.prepared import Prepared
+from kiosk.timeutil import as_aware, aware_utc_now, naive_utc
 
 log = logging.getLogger(__name__)
 
@@ -106,15 +108,6 @@ class TapStatements:
         self.insert_event = Prepared(INSERT_EVENT_SQL, dialect, binds=INSERT_EVENT_TYPES)
         self.insert_holding = Prepared(INSERT_HOLDING_SQL, dialect, binds={"since": DateTime()})
         self.delete_holding = Prepared(DELETE_HOLDING_SQL, dialect)
-
-
-def aware_utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def as_aware(moment: datetime | None) -> datetime | None:
-    """Stored naive UTC -> aware UTC."""
-    return None if moment is None else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -361,7 +354,7 @@ class KioskService:
                     now=now,
                 )
                 session.commit()
-            except pupil_actions.ActionError as error:
+            except ActionError as error:
                 session.rollback()
                 enrolment.result, enrolment.ok = str(error), False
                 self.hardware.refuse()
@@ -393,7 +386,7 @@ class KioskService:
         """Emergency unlock of one bay (or all with ``bay=None``), recorded first."""
         with self._mutex:
             if bay is not None and bay not in self.hardware.bays:
-                raise pupil_actions.ActionError(f"locker {self.locker_id} has no bay {bay}")
+                raise ActionError(f"locker {self.locker_id} has no bay {bay}")
             with self.db.session() as session:
                 record_event(
                     session, Kind.OVERRIDE, at=naive_utc(now), locker_id=self.locker_id,

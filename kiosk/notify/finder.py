@@ -26,16 +26,8 @@ from kiosk.notify.compose import HeldPhone, Message, Reader
 from kiosk.notify.outbox import Queued
 from kiosk.school.queries import day_bounds_utc, heartbeat_fresh
 from kiosk.store.events import Kind
-from kiosk.store.models import (
-    Event,
-    Holding,
-    KioskStatus,
-    Locker,
-    NotifyState,
-    Pupil,
-    StaffUser,
-    naive_utc,
-)
+from kiosk.store.models import Event, Holding, KioskStatus, Locker, NotifyState, Pupil, StaffUser
+from kiosk.timeutil import naive_utc
 
 #: a fault must last this long, within the school day, before IT is told
 FAULT_AFTER = timedelta(minutes=5)

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from kiosk.store.db import Database
 from kiosk.store.events import Kind, record_event
-from kiosk.store.models import Command, KioskStatus, Locker, naive_utc
+from kiosk.store.models import Command, KioskStatus, Locker
+from kiosk.timeutil import naive_utc
 
 STALE_SECONDS = 15.0
 FINISHED = ("done", "failed", "expired")
@@ -149,7 +150,7 @@ def forget_locker(
 
     Refused while a phone is recorded in it. Its events stay in the log.
     """
-    from kiosk.school.pupils import ActionError
+    from kiosk.errors import ActionError
     from kiosk.store.models import Holding
 
     locker = session.get(Locker, locker_id)

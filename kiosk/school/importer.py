@@ -28,11 +28,13 @@ from sqlalchemy import Boolean, DateTime, Row, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
-from kiosk.school.pupils import ActionError, check_year, normalise_uid
+from kiosk.errors import ActionError
+from kiosk.school.pupils import check_year, normalise_uid
 from kiosk.store.db import begin_write, fingerprint
 from kiosk.store.events import INSERT_EVENT_TYPES, INSERT_EVENTS_SQL, Kind, event_values
-from kiosk.store.models import Card, Pupil, utcnow
+from kiosk.store.models import Card, Pupil
 from kiosk.store.prepared import prepare_rows, run_many
+from kiosk.timeutil import utcnow
 
 # Accepted header names (normalised: lower case, single spaces), in order of preference.
 COLUMNS: dict[str, tuple[str, ...]] = {

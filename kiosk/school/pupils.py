@@ -18,16 +18,14 @@ from datetime import date, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kiosk.errors import ActionError
 from kiosk.inputs import InputError, check_text
 from kiosk.store.events import Kind, record_event
-from kiosk.store.models import Card, EarlyRelease, Holding, Pupil, Year5Approval, naive_utc
+from kiosk.store.models import Card, EarlyRelease, Holding, Pupil, Year5Approval
+from kiosk.timeutil import naive_utc
 
 UID_PATTERN = re.compile(r"^(?:[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$")
 MIN_YEAR, MAX_YEAR = 0, 13
-
-
-class ActionError(Exception):
-    """A staff action cannot be done; the message says why, for the user."""
 
 
 def normalise_uid(text: str) -> str:

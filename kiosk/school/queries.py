@@ -14,16 +14,8 @@ from sqlalchemy.orm import Session
 
 from kiosk.config import Config
 from kiosk.policy import Approval, approval_in_force, local_day_bounds
-from kiosk.store.models import (
-    Card,
-    Event,
-    Holding,
-    KioskStatus,
-    Locker,
-    Pupil,
-    Year5Approval,
-    naive_utc,
-)
+from kiosk.store.models import Card, Event, Holding, KioskStatus, Locker, Pupil, Year5Approval
+from kiosk.timeutil import naive_utc
 
 TAP_KINDS = ("deposit", "collect", "office_return", "kept_in_office")
 COLLECTED_KINDS = ("collect", "office_return", "kept_in_office")

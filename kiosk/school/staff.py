@@ -21,10 +21,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from kiosk.errors import ActionError
 from kiosk.notify.addresses import clean_address
-from kiosk.school.pupils import ActionError
 from kiosk.store.events import Kind, record_event
-from kiosk.store.models import Pupil, StaffClass, StaffUser, WebSession, naive_utc
+from kiosk.store.models import Pupil, StaffClass, StaffUser, WebSession
+from kiosk.timeutil import naive_utc
 
 ROLES = ("teacher", "office", "admin")
 MIN_PASSWORD_LENGTH = 10

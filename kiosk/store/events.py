@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import Boolean, DateTime, text
 from sqlalchemy.orm import Session
 
-from kiosk.store.models import Event, utcnow
+from kiosk.store.models import Event
 from kiosk.store.prepared import Prepared
+from kiosk.timeutil import utcnow
 
 # Plain SQL for the tap path (see kiosk/locker/tap.py and kiosk/store/prepared.py);
 # RETURNING works on SQLite 3.35+ and PostgreSQL.

@@ -12,7 +12,7 @@ that changes it, so the two cannot disagree.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean,
@@ -28,19 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-
-def utcnow() -> datetime:
-    """The current time as naive UTC, the form every timestamp is stored in."""
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
-def naive_utc(moment: datetime | None) -> datetime:
-    """Any datetime (aware, or already naive UTC) as stored: naive UTC. None is now."""
-    if moment is None:
-        return utcnow()
-    if moment.tzinfo is not None:
-        return moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
+from kiosk.timeutil import utcnow
 
 
 class Base(DeclarativeBase):

@@ -30,17 +30,8 @@ from kiosk.config import Config, DatabaseConfig, ReaderConfig, WebConfig
 from kiosk.school.pupils import add_pupil, approve_year5
 from kiosk.store.db import Database
 from kiosk.store.events import Kind, record_event
-from kiosk.store.models import (
-    Bay,
-    Holding,
-    KioskStatus,
-    Locker,
-    Pupil,
-    StaffClass,
-    StaffUser,
-    naive_utc,
-    utcnow,
-)
+from kiosk.store.models import Bay, Holding, KioskStatus, Locker, Pupil, StaffClass, StaffUser
+from kiosk.timeutil import naive_utc, utcnow
 from web import create_app
 
 PASSWORD = "correct horse battery staple"

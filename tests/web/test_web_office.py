@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from kiosk.school.commands import finish
 from kiosk.store.events import Kind
-from kiosk.store.models import Card, Command, EarlyRelease, Event, Holding, Year5Approval, utcnow
+from kiosk.store.models import Card, Command, EarlyRelease, Event, Holding, Year5Approval
+from kiosk.timeutil import utcnow
 
 from .conftest import AMARA_CARD
 

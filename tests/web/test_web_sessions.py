@@ -8,7 +8,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from kiosk.school import staff
-from kiosk.store.models import StaffUser, WebSession, utcnow
+from kiosk.store.models import StaffUser, WebSession
+from kiosk.timeutil import utcnow
 from web.sessions import (
     IDLE_SECONDS,
     MAX_AGE_SECONDS,

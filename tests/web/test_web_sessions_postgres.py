@@ -10,8 +10,9 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from kiosk.config import parse_config
+from kiosk.errors import ActionError
 from kiosk.school import staff
-from kiosk.school.pupils import ActionError, add_pupil
+from kiosk.school.pupils import add_pupil
 from kiosk.store.db import Database
 from kiosk.store.models import WebSession
 from web import create_app
