@@ -7,9 +7,10 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kiosk.bench_school import build_school, class_names, school_days
-from kiosk.db import Database
-from kiosk.status import pupil_states
+from kiosk.devtools.bench_school import build_school, class_names, school_days
+
+from kiosk.school.queries import pupil_states
+from kiosk.store.db import Database
 
 from .conftest import run_cli
 

@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import event as sa_event
 
-from kiosk import status
-from kiosk.cli import cli
-from kiosk.db import Database
-from kiosk.events import Kind, record_event
-from kiosk.models import naive_utc
-from kiosk.status import pupil_states
+from kiosk.cli.base import cli
+from kiosk.school import queries as status
+from kiosk.school.queries import pupil_states
+from kiosk.store.db import Database
+from kiosk.store.events import Kind, record_event
+from kiosk.timeutil import naive_utc
 
 from .maintenance_helpers import db_path, invoke, make_pupil
 
@@ -138,7 +138,7 @@ def test_events_json_streams_every_event_in_order(config_file, db, monkeypatch):
     [{"f": 1.5, "n": -3}, {}, {"nested": {"a": [1]}}, [1, 2], "text"],
 ])
 def test_streamed_json_list_prints_as_a_json_list_does(data):
-    from kiosk.cli import emit_json, emit_json_list
+    from kiosk.cli.base import emit_json, emit_json_list
 
     @click.command()
     def whole():
@@ -153,7 +153,7 @@ def test_streamed_json_list_prints_as_a_json_list_does(data):
 
 
 def test_local_iso_matches_iso_local_across_clock_changes(config):
-    from kiosk.status import iso_local, local_iso
+    from kiosk.school.queries import iso_local, local_iso
 
     convert = local_iso(config)
     # Every 7 minutes (and some odd seconds) through the UK's spring and autumn changes.

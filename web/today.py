@@ -35,8 +35,8 @@ from itertools import groupby
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
-from kiosk.runtime_status import with_faults
-from kiosk.status import (
+from kiosk.locker.runtime_status import with_faults
+from kiosk.school.queries import (
     changes_since,
     last_event_id,
     locker_states,

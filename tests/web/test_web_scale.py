@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
-from kiosk.events import Kind, record_event
-from kiosk.models import Event, Holding, KioskStatus, Pupil, naive_utc
-from kiosk.pupils import update_pupil
+from kiosk.school.pupils import update_pupil
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import Event, Holding, KioskStatus, Pupil
+from kiosk.timeutil import naive_utc
 from web import history, pupils, today
 
 from .conftest import AMARA_CARD, LOCKER, SEED_TIME, local_clock, login

@@ -1,0 +1,381 @@
+"""Read-side views shared by the CLI and the dashboard: today's states, lockers, events.
+
+Times go out as ISO 8601 in the school's time zone, with the offset, so
+"08:41+00:00" in winter and "08:41+01:00" in summer are both unambiguous.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from kiosk.config import Config
+from kiosk.policy import Approval, approval_in_force, local_day_bounds
+from kiosk.store.models import Card, Event, Holding, KioskStatus, Locker, Pupil, Year5Approval
+from kiosk.timeutil import naive_utc
+
+TAP_KINDS = ("deposit", "collect", "office_return", "kept_in_office")
+COLLECTED_KINDS = ("collect", "office_return", "kept_in_office")
+
+
+def iso_local(moment: datetime | None, config: Config) -> str | None:
+    """Stored naive UTC -> ISO 8601 in the school's zone, or None."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC).astimezone(config.policy.zone).isoformat(timespec="seconds")
+
+
+def local_iso(config: Config):
+    """A fast :func:`iso_local` for many rows (exports): the zone's offset is looked up
+    once per UTC minute (offsets change only on whole minutes) instead of per row."""
+    zone = config.policy.zone
+    offsets: dict[datetime, tuple[timedelta, str]] = {}
+
+    def convert(moment: datetime | None) -> str | None:
+        if moment is None:
+            return None
+        minute = moment.replace(second=0, microsecond=0)
+        found = offsets.get(minute)
+        if found is None:
+            local = minute.replace(tzinfo=UTC).astimezone(zone)
+            offset = local.utcoffset()
+            found = offsets[minute] = (offset, local.isoformat()[19:])
+        return (moment + found[0]).replace(microsecond=0).isoformat() + found[1]
+
+    return convert
+
+
+def local_today(config: Config, now: datetime | None = None) -> date:
+    now = now or datetime.now(UTC)
+    return now.astimezone(config.policy.zone).date()
+
+
+def day_bounds_utc(day: date, config: Config) -> tuple[datetime, datetime]:
+    """A local day as naive-UTC [start, end) for querying stored times."""
+    start, end = local_day_bounds(day, config.policy.zone)
+    return (
+        start.astimezone(UTC).replace(tzinfo=None),
+        end.astimezone(UTC).replace(tzinfo=None),
+    )
+
+
+def todays_events_query(start: datetime, end: datetime) -> Select:
+    """The day's taps and refusals, oldest first: plain ``(pupil_id, kind, at)`` rows.
+
+    Filtered on time only, so the planner's one choice is ``ix_events_at`` (a
+    day's rows, whatever the size of the history). With ``kind IN (...)`` in
+    the SQL, SQLite without statistics picks ``ix_events_kind`` and reads
+    every deposit and collect of the year; the kinds are filtered in Python.
+    """
+    events = Event.__table__.c
+    return (
+        select(events.pupil_id, events.kind, events.at)
+        .where(events.at >= start, events.at < end)
+        .order_by(events.at, events.id)
+    )
+
+
+def _todays_taps(session: Session, start: datetime, end: datetime, in_view=None):
+    """Per pupil today: first deposit, last collection, refused taps (one indexed query);
+    ``in_view`` a subquery of the pupil ids wanted (None: everyone)."""
+    handed_in: dict[int, datetime] = {}
+    collected: dict[int, datetime] = {}
+    refused: dict[int, int] = {}
+    query = todays_events_query(start, end)
+    if in_view is not None:
+        query = query.where(Event.__table__.c.pupil_id.in_(in_view))
+    for pupil_id, kind, at in session.execute(query):
+        if pupil_id is None:
+            continue
+        if kind == "deposit":
+            handed_in.setdefault(pupil_id, at)
+        elif kind in COLLECTED_KINDS:
+            collected[pupil_id] = at
+        elif kind == "refused":
+            refused[pupil_id] = refused.get(pupil_id, 0) + 1
+    return handed_in, collected, refused
+
+
+def _year5_approvals(session: Session, pupil_ids: list[int]) -> dict[int, list[Approval]]:
+    """The approvals of the Year 5 pupils in ``pupil_ids`` (the only ones that need one)."""
+    approvals: dict[int, list[Approval]] = {}
+    if not pupil_ids:
+        return approvals
+    query = (
+        select(Year5Approval.pupil_id, Year5Approval.approved_at, Year5Approval.until,
+               Year5Approval.revoked_at)
+        .join(Pupil, Pupil.id == Year5Approval.pupil_id)
+        .where(Pupil.year == 5)
+    )
+    if len(pupil_ids) <= 500:  # a class or a few: look them up (bound parameters stay few)
+        query = query.where(Year5Approval.pupil_id.in_(pupil_ids))
+    rows = session.execute(query)
+    wanted = set(pupil_ids)
+    for pupil_id, approved_at, until, revoked_at in rows:
+        if pupil_id in wanted:
+            approvals.setdefault(pupil_id, []).append(
+                Approval(
+                    approved_at.replace(tzinfo=UTC),
+                    until,
+                    revoked_at.replace(tzinfo=UTC) if revoked_at else None,
+                )
+            )
+    return approvals
+
+
+def pupil_states(
+    session: Session,
+    config: Config,
+    *,
+    now: datetime | None = None,
+    classes: list[str] | None = None,
+    include_inactive: bool = False,
+) -> dict:
+    """Today's state of every pupil: the ``phonelocker status --json`` document.
+
+    ``state`` is ``in_locker`` while a phone is held, ``collected`` once it
+    has come out today, else ``not_handed_in``. A phone held since an earlier
+    day is ``in_locker`` with ``overnight: true``.
+
+    Each table is read once as plain column rows (no ORM objects: a whole
+    school is thousands of rows, polled every second); the per-pupil row is
+    built in the one loop below.
+    """
+    now = now or datetime.now(UTC)
+    today = local_today(config, now)
+    start, end = day_bounds_utc(today, config)
+    # Table columns, not ORM attributes: the rows skip the ORM's loading machinery.
+    p, h, c = Pupil.__table__.c, Holding.__table__.c, Card.__table__.c
+    query = select(p.id, p.name, p.year, p.class_name, p.bay, p.active).order_by(
+        p.class_name, p.name, p.id
+    )
+    if not include_inactive:
+        query = query.where(p.active)
+    if classes is not None:
+        query = query.where(p.class_name.in_(classes))
+    pupils = session.execute(query).all()
+    # For some classes (a teacher, a pupil's page) the other tables are read for the
+    # pupils in view only, so the cost follows the view, not the school.
+    in_view = None
+    if classes is not None:
+        in_view = select(p.id).where(p.class_name.in_(classes)).scalar_subquery()
+    holdings_query = select(h.pupil_id, h.bay, h.since)
+    cards_query = select(c.pupil_id).where(c.active)
+    if in_view is not None:
+        holdings_query = holdings_query.where(h.pupil_id.in_(in_view))
+        cards_query = cards_query.where(c.pupil_id.in_(in_view))
+    holdings = {
+        pupil_id: (bay, since) for pupil_id, bay, since in session.execute(holdings_query)
+    }
+    handed_in, collected, refused = _todays_taps(session, start, end, in_view)
+    cards = set(session.scalars(cards_query))
+    approvals = _year5_approvals(session, [p.id for p in pupils if p.year == 5])
+    zone = config.policy.zone
+    rows = []
+    for pupil in pupils:
+        holding = holdings.get(pupil.id)
+        if holding is not None:
+            state = "in_locker"
+            since = holding[1]
+            collected_at = None
+        elif pupil.id in collected:
+            state = "collected"
+            since = handed_in.get(pupil.id)
+            collected_at = collected[pupil.id]
+        else:
+            state, since, collected_at = "not_handed_in", None, None
+        allowed = pupil.year == 6 or (
+            pupil.year == 5
+            and approval_in_force(tuple(approvals.get(pupil.id, ())), now, zone)
+        )
+        rows.append(
+            {
+                "id": pupil.id,
+                "name": pupil.name,
+                "year": pupil.year,
+                "class": pupil.class_name,
+                "state": state,
+                "handed_in_at": iso_local(since, config),
+                "collected_at": iso_local(collected_at, config),
+                "overnight": holding is not None and holding[1] < start,
+                "bay": holding[0] if holding else pupil.bay,
+                "allowed": allowed,
+                "has_card": pupil.id in cards,
+                "refused_today": refused.get(pupil.id, 0),
+                "active": pupil.active,
+            }
+        )
+    return {"date": today.isoformat(), "pupils": rows}
+
+
+def last_event_id(session: Session) -> int:
+    """The newest event's id (0 for none): the change counter of everything pupils see.
+
+    Every change to a pupil's day (a tap, a holding, an approval, a card, an
+    import, a rollover) records an event in the same transaction, so this one
+    primary-key lookup tells a poller whether anything it shows may have changed.
+    """
+    return session.scalar(select(func.max(Event.id))) or 0
+
+
+#: more changes than this since a poller's version and it gets every section again
+MAX_CHANGES = 200
+
+
+def changes_since(session: Session, after_id: int) -> list[tuple[int | None, str]] | None:
+    """``(pupil_id, kind)`` of the events after ``after_id`` (oldest first), or None when
+    there are more than :data:`MAX_CHANGES` of them (cheaper to redraw everything)."""
+    rows = session.execute(
+        select(Event.pupil_id, Event.kind)
+        .where(Event.id > after_id)
+        .order_by(Event.id)
+        .limit(MAX_CHANGES + 1)
+    ).all()
+    if len(rows) > MAX_CHANGES:
+        return None
+    return [tuple(row) for row in rows]
+
+
+def pupil_classes(session: Session, pupil_ids: set[int]) -> set[str]:
+    """The classes the pupils are in now."""
+    if not pupil_ids:
+        return set()
+    return set(session.scalars(select(Pupil.class_name).where(Pupil.id.in_(pupil_ids))))
+
+
+def surname_key(row: dict) -> tuple[str, str]:
+    """Sort key of a :func:`pupil_states` row: surname (the name's last word), then the
+    whole name, ignoring case."""
+    name = row["name"].casefold()
+    return (name.rsplit(" ", 1)[-1], name)
+
+
+def heartbeat_fresh(status: KioskStatus | None, now_utc: datetime, max_age: float) -> bool:
+    """Online: a heartbeat within ``max_age`` seconds of ``now_utc`` (naive UTC), not stopped."""
+    return (
+        status is not None
+        and status.stopped_at is None
+        and status.updated_at >= now_utc - timedelta(seconds=max_age)
+    )
+
+
+def locker_states(session: Session, config: Config, *, now: datetime | None = None) -> list[dict]:
+    """Every locker with its kiosk's last heartbeat: the ``phonelocker lockers --json`` list."""
+    now_utc = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+    statuses = {s.locker_id: s for s in session.scalars(select(KioskStatus))}
+    result = []
+    for locker in session.scalars(select(Locker).order_by(Locker.id)):
+        status = statuses.get(locker.id)
+        hardware = json.loads(status.hardware_json) if status else {}
+        online = heartbeat_fresh(status, now_utc, config.web.offline_after_seconds)
+        bays = hardware.get("bays") or [
+            {"bay": bay.number, "locked": None, "door": "unknown"} for bay in locker.bays
+        ]
+        result.append(
+            {
+                "id": locker.id,
+                "name": locker.name,
+                "online": online,
+                "reader_ok": bool(online and status.reader_ok),
+                "bays": bays,
+                "leds": hardware.get("leds", {}),
+                "emulated": bool(status and status.emulated),
+                "heartbeat_at": iso_local(status.updated_at if status else None, config),
+                "heartbeat_age_seconds": (
+                    round((now_utc - status.updated_at).total_seconds(), 1) if status else None
+                ),
+                "last_tap_at": iso_local(status.last_tap_at if status else None, config),
+                "last_tap_uid": status.last_tap_uid if status else None,
+                "last_tap_result": status.last_tap_result if status else None,
+                "clock_ok": bool(status.clock_ok) if status else None,
+            }
+        )
+    return result
+
+
+def event_dict(event, config: Config, iso=None) -> dict:
+    """One event (an :class:`Event` or an :func:`event_rows` row) as the JSON the CLI prints;
+    ``iso`` a :func:`local_iso` converter, for many rows."""
+    return {
+        "id": event.id,
+        "at": iso(event.at) if iso is not None else iso_local(event.at, config),
+        "kind": event.kind,
+        "pupil_id": event.pupil_id,
+        "card_uid": event.card_uid,
+        "locker": event.locker_id,
+        "bay": event.bay,
+        "actor": event.actor,
+        "reason": event.reason,
+        "clock_suspect": event.clock_suspect,
+    }
+
+
+def _events_select(
+    columns,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    kinds: list[str] | None = None,
+    pupil_id: int | None = None,
+    classes: list[str] | None = None,
+    limit: int | None = None,
+    newest_first: bool = False,
+) -> Select:
+    query = select(*columns)
+    if since is not None:
+        query = query.where(Event.at >= since.astimezone(UTC).replace(tzinfo=None))
+    if until is not None:
+        query = query.where(Event.at < until.astimezone(UTC).replace(tzinfo=None))
+    if kinds:
+        query = query.where(Event.kind.in_(kinds))
+    if pupil_id is not None:
+        query = query.where(Event.pupil_id == pupil_id)
+    if classes is not None:
+        query = query.join(Pupil, Pupil.id == Event.pupil_id).where(Pupil.class_name.in_(classes))
+    order = (Event.at.desc(), Event.id.desc()) if newest_first else (Event.at, Event.id)
+    query = query.order_by(*order)
+    if limit is not None:
+        query = query.limit(limit)
+    return query
+
+
+def query_events(session: Session, **filters):
+    """Events (ORM objects) matching the filters; ``since``/``until`` are aware datetimes.
+
+    The filters are ``since``, ``until``, ``kinds``, ``pupil_id``, ``classes``,
+    ``limit`` and ``newest_first``.
+    """
+    return session.scalars(_events_select((Event,), **filters))
+
+
+#: rows fetched from the database at a time by :func:`event_rows`
+STREAM_ROWS = 2000
+
+
+def event_rows(session: Session, **filters):
+    """:func:`query_events` as plain column rows, fetched :data:`STREAM_ROWS` at a time
+    (constant memory for a year of events; :func:`event_dict` takes either)."""
+    query = _events_select(tuple(Event.__table__.columns), **filters)
+    return session.execute(query.execution_options(yield_per=STREAM_ROWS))
+
+
+def recent_unknown_cards(
+    session: Session, *, limit: int = 10, within_hours: int = 24, now: datetime | None = None
+) -> list:
+    """Card UIDs refused as unknown in the ``within_hours`` before ``now``, newest first
+    (for enrolling by picking one)."""
+    since = naive_utc(now) - timedelta(hours=within_hours)
+    rows = session.execute(
+        select(Event.card_uid, Event.at)
+        .where(Event.kind == "refused", Event.reason == "unknown_card", Event.at >= since)
+        .order_by(Event.at.desc())
+    ).all()
+    seen: dict[str, datetime] = {}
+    for uid, at in rows:
+        if uid and uid not in seen:
+            seen[uid] = at
+    assigned = set(session.scalars(select(Card.uid).where(Card.uid.in_(list(seen)), Card.active)))
+    return [(uid, at) for uid, at in seen.items() if uid not in assigned][:limit]
