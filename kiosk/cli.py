@@ -387,13 +387,19 @@ def override(ctx: Context, reason: str, actor: str, locker_id: str | None, bay: 
 # --- bench / demo -------------------------------------------------------------------
 
 
-@command(cli, "bench")
+@cli.group("bench", invoke_without_command=True)
 @click.option("--taps", default=1000, show_default=True, type=click.IntRange(100))
 @click.option("--idle-seconds", default=30.0, show_default=True, type=click.FloatRange(1))
 @click.option("--json", "as_json", is_flag=True)
-@pass_ctx
-def bench(ctx: Context, taps: int, idle_seconds: float, as_json: bool) -> None:
-    """Measure the tap path, idle CPU, memory and start-up; print the figures."""
+@config_option
+@click.pass_context
+def bench(click_ctx: click.Context, taps: int, idle_seconds: float, as_json: bool) -> None:
+    """Measure the tap path, idle CPU, memory and start-up; print the figures.
+
+    Subcommands measure other things: phonelocker bench report.
+    """
+    if click_ctx.invoked_subcommand is not None:
+        return
     from kiosk.bench import run_benchmarks
 
     run_benchmarks(taps=taps, idle_seconds=idle_seconds, as_json=as_json, echo=click.echo)
@@ -478,6 +484,15 @@ def _attach_pupils_commands() -> None:
 
 
 _attach_pupils_commands()
+
+
+def _attach_reports_commands() -> None:
+    from kiosk.reports.cli import register
+
+    register(cli, command)
+
+
+_attach_reports_commands()
 
 
 def _attach_web_commands(group: click.Group) -> None:
