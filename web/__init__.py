@@ -96,9 +96,22 @@ def _private_temp_dir() -> str:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from web import admin, auth, cards, emulator, history, imports, office, pupils, screen, today
+    from web import (
+        admin,
+        auth,
+        cards,
+        emulator,
+        history,
+        imports,
+        office,
+        pupils,
+        reports,
+        screen,
+        today,
+    )
 
-    modules = (auth, today, pupils, cards, imports, office, history, admin, emulator, screen)
+    modules = (auth, today, pupils, cards, imports, office, history, admin, emulator, screen,
+               reports)
     for module in modules:
         app.register_blueprint(module.bp)
 
