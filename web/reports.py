@@ -120,6 +120,7 @@ def export():
 
 
 @bp.get("/reports/report.css")
+@login_required
 def css():
     """The report's stylesheet (kept in kiosk/reports, shared with the standalone file)."""
     return Response(stylesheet(), mimetype="text/css")

@@ -188,24 +188,30 @@ def _local_instant(day: date, at: time, zone) -> datetime:
 # The events the figures need, in the order they were recorded (id: a clock that went
 # back cannot reorder a pupil's hand-in and collection). The id range is found
 # through the ``at`` index first, so the scan is a primary-key range: short for
-# four weeks, and no sort for a year. Run on a DBAPI cursor (kiosk/prepared.py):
-# hundreds of thousands of rows, no per-row SQLAlchemy work.
+# four weeks, and no sort for a year (``kind || ''`` keeps SQLite from choosing
+# the kind index and then sorting every row by id). Run on a DBAPI cursor
+# (kiosk/prepared.py): hundreds of thousands of rows, no per-row SQLAlchemy work.
 ID_RANGE_SQL = text(
     "SELECT (SELECT MIN(id) FROM events WHERE at >= :since),"
     " (SELECT MAX(id) FROM events WHERE at < :until)"
 )
-EVENTS_SQL = text(
-    "SELECT pupil_id, kind, at, reason FROM events"
+PHONE_EVENTS_SQL = text(
+    "SELECT pupil_id, kind, at FROM events"
     " WHERE id >= :low AND id <= :high AND at >= :since AND at < :until"
-    " AND kind IN ('deposit', 'collect', 'office_return', 'kept_in_office', 'refused')"
+    " AND kind || '' IN ('deposit', 'collect', 'office_return', 'kept_in_office')"
     " ORDER BY id"
+)
+REFUSALS_SQL = text(
+    "SELECT pupil_id, at, reason FROM events"
+    " WHERE id >= :low AND id <= :high AND at >= :since AND at < :until AND kind = 'refused'"
 )
 RANGE_TYPES = {"since": DateTime(), "until": DateTime()}
 
 
 def _events(session: Session, since: datetime, until: datetime):
-    """(pupil_id, kind, at, reason) rows, ``at`` as the driver returns it, and a function
-    turning a naive-UTC datetime into that same form (so they compare without parsing)."""
+    """Rows of hand-ins and collections (pupil_id, kind, at) and of refusals (pupil_id,
+    at, reason), ``at`` as the driver returns it, and a function turning a naive-UTC
+    datetime into that same form (so they compare without parsing)."""
     dialect = session.get_bind().dialect
     cursor = session.connection().connection.cursor()
     bounds = {"since": since, "until": until}
@@ -214,9 +220,13 @@ def _events(session: Session, since: datetime, until: datetime):
     processor = DateTime().dialect_impl(dialect).bind_processor(dialect)
     key = processor if processor is not None else (lambda moment: moment)
     if low is None or high is None:
-        return [], key
-    query = Prepared(EVENTS_SQL, dialect, binds=RANGE_TYPES)
-    return query.execute(cursor, {**bounds, "low": low, "high": high}).fetchall(), key
+        return [], [], key
+    values = {**bounds, "low": low, "high": high}
+    phones = Prepared(PHONE_EVENTS_SQL, dialect, binds=RANGE_TYPES).execute(
+        cursor, values).fetchall()
+    refusals = Prepared(REFUSALS_SQL, dialect, binds=RANGE_TYPES).execute(
+        cursor, values).fetchall()
+    return phones, refusals, key
 
 
 @dataclass
@@ -277,8 +287,8 @@ def build_report(
     starts = [_naive(local_day_bounds(day, zone)[0]) for day in days]
     range_start = starts[LOOKBACK_DAYS]
     range_end = _naive(local_day_bounds(end, zone)[1])
-    rows, key = _events(session, starts[0], range_end)
-    start_keys = [key(moment) for moment in starts]
+    phones, refused, key = _events(session, starts[0], range_end)
+    start_keys = [key(moment) for moment in starts] + [key(range_end)]
     late_after = [
         key(_local_instant(day, config.policy.collection_time(day.weekday()), zone) + LATE_AFTER)
         for day in days
@@ -291,29 +301,35 @@ def build_report(
     in_at_start: set[tuple[int, int]] = set()
     held: dict[int, int] = {}  # pupil -> index of the day the phone went in
     tapped: set[int] = set()
+    # Events come day by day, so the day is looked up only when one falls outside it.
+    i, low, high = 0, start_keys[0], start_keys[0]
+    for pupil_id, kind, at in phones:
+        if not low <= at < high:
+            i = bisect_right(start_keys, at) - 1
+            low, high = start_keys[i], start_keys[i + 1]
+            tapped.add(i)
+        if kind == DEPOSIT:
+            day_key = (pupil_id, i)
+            if day_key not in first_deposit:
+                first_deposit[day_key] = at
+            held[pupil_id] = i
+            continue
+        went_in = held.pop(pupil_id, None)
+        if went_in is None:
+            continue
+        if went_in != i:
+            outcome[(pupil_id, went_in)] = OVERNIGHT
+            in_at_start.update((pupil_id, later) for later in range(went_in + 1, i + 1))
+        elif kind == PUPIL_COLLECT:
+            outcome[(pupil_id, i)] = LATE if at > late_after[i] else ON_TIME
+        else:
+            outcome[(pupil_id, i)] = MISSED
     refusals = report.refusals
-    lookback = LOOKBACK_DAYS
-    for pupil_id, kind, at, reason in rows:
+    for pupil_id, at, reason in refused:
         i = bisect_right(start_keys, at) - 1
         tapped.add(i)
-        if kind == DEPOSIT:
-            if pupil_id is not None:
-                first_deposit.setdefault((pupil_id, i), at)
-                held[pupil_id] = i
-        elif kind == REFUSED:
-            if i >= lookback and (pupil_id in pupils or (pupil_id is None and whole_school)):
-                refusals[(i, reason or "")] += 1
-        else:
-            went_in = held.pop(pupil_id, None)
-            if went_in is None:
-                continue
-            if went_in != i:
-                outcome[(pupil_id, went_in)] = OVERNIGHT
-                in_at_start.update((pupil_id, later) for later in range(went_in + 1, i + 1))
-            elif kind == PUPIL_COLLECT:
-                outcome[(pupil_id, i)] = LATE if at > late_after[i] else ON_TIME
-            else:
-                outcome[(pupil_id, i)] = MISSED
+        if i >= LOOKBACK_DAYS and (pupil_id in pupils or (pupil_id is None and whole_school)):
+            refusals[(i, reason or "")] += 1
     for pupil_id, went_in in held.items():  # still in the locker at the end of the range
         day_ended = starts[went_in + 1] if went_in + 1 < len(days) else range_end
         if day_ended <= now_naive:
@@ -323,7 +339,7 @@ def build_report(
             in_at_start.add((pupil_id, later))
             later += 1
 
-    school = [i for i in sorted(tapped) if i >= lookback and days[i].weekday() < 5]
+    school = [i for i in sorted(tapped) if i >= LOOKBACK_DAYS and days[i].weekday() < 5]
     school_set = set(school)
     report.school_days = [days[i] for i in school]
     week_of = {i: monday(days[i]) for i in school}
