@@ -18,6 +18,8 @@ def leaf_commands(group: click.Group, prefix: tuple[str, ...] = ()):
     for name in group.list_commands(ctx):
         command = group.get_command(ctx, name)
         if isinstance(command, click.Group):
+            if command.invoke_without_command:  # a command in itself too ("bench")
+                yield (*prefix, name)
             yield from leaf_commands(command, (*prefix, name))
         else:
             yield (*prefix, name)
