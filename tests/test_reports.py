@@ -267,3 +267,23 @@ def test_bench_report_command_prints_timings(tmp_path, config_file):
     assert figures_["pupils"] == 40 and figures_["school_days"] == 5
     assert figures_["events"] > 0 and figures_["html_bytes"] > 0
     assert figures_["html_median_s"] > 0 and figures_["csv_median_s"] > 0
+
+
+def test_days_and_the_0845_line_follow_uk_time_across_the_autumn_clock_change(db, config):
+    friday, monday = date(2026, 10, 23), date(2026, 10, 26)  # BST, then GMT
+    with db.session() as session:
+        pupil = add_pupil(session, name="Zoe", year=6, class_name="6Z", actor="test")
+        for day_ in (friday, monday):
+            record_event(session, Kind.DEPOSIT, at=at(day_, "08:44"), pupil_id=pupil.id)
+            record_event(session, Kind.COLLECT, at=at(day_, "15:20"), pupil_id=pupil.id)
+        # 00:30 on Friday in London (BST) is 23:30 UTC on Thursday: it belongs to Friday.
+        record_event(session, Kind.REFUSED, at=at(friday, "00:30"), reason="unknown_card")
+        session.commit()
+        report = build_report(session, config, friday, monday, now=AFTER + timedelta(days=365))
+
+    assert report.refusal_totals == {"unknown_card": 1}
+    assert report.school_days == [friday, monday]
+    assert report.weeks == [date(2026, 10, 19), monday]
+    assert report.by_week[date(2026, 10, 19)].by_first == 1
+    assert report.by_week[monday].by_first == 1  # 08:44 GMT, not 09:44 or 07:44
+    assert report.by_week[monday].allowed == 1 and report.by_week[monday].collected == 1

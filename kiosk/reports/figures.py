@@ -256,6 +256,78 @@ class _Pupil:
         return approval_in_force(tuple(self.approvals), noon, zone)
 
 
+@dataclass
+class _Calendar:
+    """Every local day from the lookback to the end of the range, with its UTC start."""
+
+    days: list[date]
+    starts: list[datetime]
+    range_start: datetime
+    range_end: datetime
+
+    @classmethod
+    def for_range(cls, start: date, end: date, zone) -> _Calendar:
+        first = start - timedelta(days=LOOKBACK_DAYS)
+        days = [first + timedelta(days=i) for i in range((end - first).days + 1)]
+        starts = [_naive(local_day_bounds(day, zone)[0]) for day in days]
+        return cls(days, starts, starts[LOOKBACK_DAYS], _naive(local_day_bounds(end, zone)[1]))
+
+    def day_ended(self, index: int, now: datetime) -> bool:
+        ends = self.starts[index + 1] if index + 1 < len(self.days) else self.range_end
+        return ends <= now
+
+
+@dataclass
+class _Fold:
+    """What one pass over the events found, by (pupil, day index)."""
+
+    first_deposit: dict[tuple[int, int], object] = field(default_factory=dict)
+    outcome: dict[tuple[int, int], str] = field(default_factory=dict)
+    #: the phone was in the locker when the day began (kept from an earlier day)
+    in_at_start: set[tuple[int, int]] = field(default_factory=set)
+    #: day indexes with any tap
+    tapped: set[int] = field(default_factory=set)
+
+
+def _fold(phones, start_keys: list, late_after: list, calendar: _Calendar,
+          now: datetime) -> _Fold:
+    """One pass over hand-ins and collections in recorded order."""
+    found = _Fold()
+    first_deposit, outcome, in_at_start = found.first_deposit, found.outcome, found.in_at_start
+    held: dict[int, int] = {}  # pupil -> index of the day the phone went in
+    # Events come day by day, so the day is looked up only when one falls outside it.
+    i, low, high = 0, start_keys[0], start_keys[0]
+    for pupil_id, kind, at in phones:
+        if not low <= at < high:
+            i = bisect_right(start_keys, at) - 1
+            low, high = start_keys[i], start_keys[i + 1]
+            found.tapped.add(i)
+        if kind == DEPOSIT:
+            day_key = (pupil_id, i)
+            if day_key not in first_deposit:
+                first_deposit[day_key] = at
+            held[pupil_id] = i
+            continue
+        went_in = held.pop(pupil_id, None)
+        if went_in is None:
+            continue
+        if went_in != i:
+            outcome[(pupil_id, went_in)] = OVERNIGHT
+            in_at_start.update((pupil_id, later) for later in range(went_in + 1, i + 1))
+        elif kind == PUPIL_COLLECT:
+            outcome[(pupil_id, i)] = LATE if at > late_after[i] else ON_TIME
+        else:
+            outcome[(pupil_id, i)] = MISSED
+    for pupil_id, went_in in held.items():  # still in the locker at the end of the range
+        if calendar.day_ended(went_in, now):
+            outcome[(pupil_id, went_in)] = OVERNIGHT
+        later = went_in + 1
+        while later < len(calendar.days) and calendar.starts[later] <= now:
+            in_at_start.add((pupil_id, later))
+            later += 1
+    return found
+
+
 def build_report(
     session: Session,
     config: Config,
@@ -280,74 +352,43 @@ def build_report(
         start=start, end=end, whole_school=whole_school, generated_at=now.astimezone(zone),
         classes=sorted({p.class_name for p in pupils.values()} | set(classes or ())),
     )
-
-    # Every calendar day from the lookback to the end, with its UTC start (DST-aware).
-    first = start - timedelta(days=LOOKBACK_DAYS)
-    days = [first + timedelta(days=i) for i in range((end - first).days + 1)]
-    starts = [_naive(local_day_bounds(day, zone)[0]) for day in days]
-    range_start = starts[LOOKBACK_DAYS]
-    range_end = _naive(local_day_bounds(end, zone)[1])
-    phones, refused, key = _events(session, starts[0], range_end)
-    start_keys = [key(moment) for moment in starts] + [key(range_end)]
+    calendar = _Calendar.for_range(start, end, zone)
+    days = calendar.days
+    phones, refused, key = _events(session, calendar.starts[0], calendar.range_end)
+    start_keys = [key(moment) for moment in calendar.starts] + [key(calendar.range_end)]
     late_after = [
         key(_local_instant(day, config.policy.collection_time(day.weekday()), zone) + LATE_AFTER)
         for day in days
     ]
+    found = _fold(phones, start_keys, late_after, calendar, now_naive)
 
-    # One pass in recorded order: each hand-in's first time, its outcome, and which
-    # phones were already in the locker at the start of a day.
-    first_deposit: dict[tuple[int, int], object] = {}
-    outcome: dict[tuple[int, int], str] = {}
-    in_at_start: set[tuple[int, int]] = set()
-    held: dict[int, int] = {}  # pupil -> index of the day the phone went in
-    tapped: set[int] = set()
-    # Events come day by day, so the day is looked up only when one falls outside it.
-    i, low, high = 0, start_keys[0], start_keys[0]
-    for pupil_id, kind, at in phones:
-        if not low <= at < high:
-            i = bisect_right(start_keys, at) - 1
-            low, high = start_keys[i], start_keys[i + 1]
-            tapped.add(i)
-        if kind == DEPOSIT:
-            day_key = (pupil_id, i)
-            if day_key not in first_deposit:
-                first_deposit[day_key] = at
-            held[pupil_id] = i
-            continue
-        went_in = held.pop(pupil_id, None)
-        if went_in is None:
-            continue
-        if went_in != i:
-            outcome[(pupil_id, went_in)] = OVERNIGHT
-            in_at_start.update((pupil_id, later) for later in range(went_in + 1, i + 1))
-        elif kind == PUPIL_COLLECT:
-            outcome[(pupil_id, i)] = LATE if at > late_after[i] else ON_TIME
-        else:
-            outcome[(pupil_id, i)] = MISSED
-    refusals = report.refusals
+    refusals: Counter = Counter()
     for pupil_id, at, reason in refused:
         i = bisect_right(start_keys, at) - 1
-        tapped.add(i)
+        found.tapped.add(i)
         if i >= LOOKBACK_DAYS and (pupil_id in pupils or (pupil_id is None and whole_school)):
-            refusals[(i, reason or "")] += 1
-    for pupil_id, went_in in held.items():  # still in the locker at the end of the range
-        day_ended = starts[went_in + 1] if went_in + 1 < len(days) else range_end
-        if day_ended <= now_naive:
-            outcome[(pupil_id, went_in)] = OVERNIGHT
-        later = went_in + 1
-        while later < len(days) and starts[later] <= now_naive:
-            in_at_start.add((pupil_id, later))
-            later += 1
+            refusals[(monday(days[i]), reason or "")] += 1
+    report.refusals = refusals
 
-    school = [i for i in sorted(tapped) if i >= LOOKBACK_DAYS and days[i].weekday() < 5]
-    school_set = set(school)
+    school = [i for i in sorted(found.tapped) if i >= LOOKBACK_DAYS and days[i].weekday() < 5]
     report.school_days = [days[i] for i in school]
     week_of = {i: monday(days[i]) for i in school}
     report.weeks = sorted(set(week_of.values()))
+    _count(report, pupils, found, calendar, school, week_of, key, zone)
+    report.overrides = (_overrides(session, calendar.range_start, calendar.range_end, zone)
+                        if whole_school else [])
+    report.approvals = _approvals(session, start, end, calendar.range_start, calendar.range_end,
+                                  zone, classes)
+    report.exceptions = exceptions_in_force(session, start, end, classes)
+    return report
+
+
+def _count(report: Report, pupils: dict[int, _Pupil], found: _Fold, calendar: _Calendar,
+           school: list[int], week_of: dict[int, date], key, zone) -> None:
+    """Allowed pupil-days, hand-ins by time and outcomes, per class and week, and totals."""
+    days, starts = calendar.days, calendar.starts
+    school_set = set(school)
     days_in_week: Counter = Counter(week_of.values())
-    report.refusals = Counter()
-    for (i, code), count in refusals.items():
-        report.refusals[(monday(days[i]), code)] += count
     report.total.school_days = len(school)
     for week in report.weeks:
         report.by_week[week] = Counts(school_days=days_in_week[week])
@@ -356,7 +397,6 @@ def build_report(
         for week in report.weeks:
             report.by_class_week[(name, week)] = Counts(school_days=days_in_week[week])
 
-    # Allowed pupil-days, then hand-ins by time and outcomes, per class and week.
     for pupil in pupils.values():
         if pupil.always_allowed:
             for week in report.weeks:
@@ -366,33 +406,38 @@ def build_report(
                                   if pupil.allowed_on(days[i], starts[i], zone)}
             for i in pupil.allowed_days:
                 report.by_class_week[(pupil.class_name, week_of[i])].allowed += 1
+
+    def counts_for(pupil_id: int, i: int, *, allowed_only: bool) -> Counts | None:
+        pupil = pupils.get(pupil_id)
+        if pupil is None or i not in school_set:
+            return None
+        if allowed_only and pupil.allowed_days is not None and i not in pupil.allowed_days:
+            return None
+        return report.by_class_week[(pupil.class_name, week_of[i])]
+
     cut_first = {i: key(_local_instant(days[i], HAND_IN_BY[0], zone)) for i in school}
     cut_second = {i: key(_local_instant(days[i], HAND_IN_BY[1], zone)) for i in school}
-    for (pupil_id, i), first_in in first_deposit.items():
-        pupil = pupils.get(pupil_id)
-        if (pupil is None or i not in school_set or (pupil_id, i) in in_at_start
-                or (pupil.allowed_days is not None and i not in pupil.allowed_days)):
+    for (pupil_id, i), first_in in found.first_deposit.items():
+        if (pupil_id, i) in found.in_at_start:
+            continue  # counted below, as in the locker already
+        counts = counts_for(pupil_id, i, allowed_only=True)
+        if counts is None:
             continue
-        counts = report.by_class_week[(pupil.class_name, week_of[i])]
         counts.handed_in += 1
         if first_in <= cut_second[i]:
             counts.by_second += 1
             if first_in <= cut_first[i]:
                 counts.by_first += 1
-    for pupil_id, i in in_at_start:  # in the locker already: handed in by the first time
-        pupil = pupils.get(pupil_id)
-        if (pupil is None or i not in school_set
-                or (pupil.allowed_days is not None and i not in pupil.allowed_days)):
+    for pupil_id, i in found.in_at_start:  # in the locker already: handed in by the first time
+        counts = counts_for(pupil_id, i, allowed_only=True)
+        if counts is not None:
+            counts.handed_in += 1
+            counts.by_second += 1
+            counts.by_first += 1
+    for (pupil_id, i), result in found.outcome.items():
+        counts = counts_for(pupil_id, i, allowed_only=False)
+        if counts is None:
             continue
-        counts = report.by_class_week[(pupil.class_name, week_of[i])]
-        counts.handed_in += 1
-        counts.by_second += 1
-        counts.by_first += 1
-    for (pupil_id, i), result in outcome.items():
-        pupil = pupils.get(pupil_id)
-        if pupil is None or i not in school_set:
-            continue
-        counts = report.by_class_week[(pupil.class_name, week_of[i])]
         if result == ON_TIME:
             counts.collected += 1
         elif result == LATE:
@@ -406,11 +451,6 @@ def build_report(
         report.by_week[week].add(counts)
         report.by_class[name].add(counts)
         report.total.add(counts)
-
-    report.overrides = _overrides(session, range_start, range_end, zone) if whole_school else []
-    report.approvals = _approvals(session, start, end, range_start, range_end, zone, classes)
-    report.exceptions = exceptions_in_force(session, start, end, classes)
-    return report
 
 
 def _pupils(session: Session, start: date, zone, classes: list[str] | None) -> dict[int, _Pupil]:
