@@ -12,6 +12,7 @@ magnet near (door shut) closes the switch and reads as "pressed".
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -24,6 +25,12 @@ log = logging.getLogger(__name__)
 
 GOOD_FEEDBACK = (1.0, 0.1)  # LED seconds, beep seconds
 BAD_FEEDBACK = (1.5, 0.8)
+#: the longest unlock pulse asked for anywhere (the CLI's override allows 600 s)
+MAX_UNLOCK_SECONDS = 600.0
+#: red LED (on, off) seconds: a slow blink for a reader fault...
+READER_FAULT_BLINK = (0.2, 1.8)
+#: ...and a fast flash when taps cannot be recorded (disk full): every tap is refused
+CANNOT_RECORD_BLINK = (0.25, 0.25)
 
 
 @dataclass(frozen=True)
@@ -70,14 +77,35 @@ class Bay:
         return "closed" if self.door.is_pressed else "open"
 
     def unlock(self, seconds: float) -> None:
-        """Energise the lock now and relock after ``seconds`` (or when the door shuts)."""
+        """Energise the lock now and relock after ``seconds`` (or when the door shuts).
+
+        ``seconds`` must be finite and in 0..MAX_UNLOCK_SECONDS, else ValueError and
+        the lock is not touched: ``threading.Timer(inf)`` dies in its thread
+        (OverflowError from the lock's timeout) and would never relock.
+        """
+        if (isinstance(seconds, bool) or not isinstance(seconds, int | float)
+                or not math.isfinite(seconds) or not 0 < seconds <= MAX_UNLOCK_SECONDS):
+            raise ValueError(f"bay {self.number}: unlock for {seconds!r} s refused "
+                             f"(0 to {MAX_UNLOCK_SECONDS:g} s)")
         with self._mutex:
             self._cancel_timer()
             self._opened_during_unlock = False
+            timer = threading.Timer(seconds, self._relock_from_timer)
+            timer.daemon = True
             self.lock.on()
-            self._relock_timer = threading.Timer(seconds, self.relock)
-            self._relock_timer.daemon = True
-            self._relock_timer.start()
+            try:
+                timer.start()
+            except BaseException:  # no thread, no relock: fail secure, now
+                self.lock.off()
+                raise
+            self._relock_timer = timer
+
+    def _relock_from_timer(self) -> None:
+        try:
+            self.relock()
+        except Exception:  # a relock that fails must be loud, and try the pin once more
+            log.exception("bay %d: relock failed; driving the lock off again", self.number)
+            self.lock.off()
 
     def relock(self) -> None:
         with self._mutex:
@@ -134,6 +162,7 @@ class LockerHardware:
         self.pin_factory = pin_factory
         self.bays: dict[int, Bay] = {}
         self._fault = False
+        self._cannot_record = False
         self.closed = False
         self.green = self.red = self.buzzer = None
         try:
@@ -186,7 +215,7 @@ class LockerHardware:
     def refuse(self) -> None:
         """Red light and a long beep."""
         self._signal(self.red, *BAD_FEEDBACK)
-        if self._fault:
+        if self._fault or self._cannot_record:
             self._show_fault()
 
     def set_fault(self, fault: bool) -> None:
@@ -194,20 +223,35 @@ class LockerHardware:
         if fault == self._fault or self.closed:
             return
         self._fault = fault
-        if fault:
-            self._show_fault()
-        elif self.red is not None:
-            self.red.off()
+        self._show_fault()
+
+    def set_cannot_record(self, cannot: bool) -> None:
+        """Flash the red LED fast while taps cannot be recorded (database write fails)."""
+        if cannot == self._cannot_record or self.closed:
+            return
+        self._cannot_record = cannot
+        self._show_fault()
 
     def _show_fault(self) -> None:
-        if self.red is not None:
-            self.red.blink(on_time=0.2, off_time=1.8)
+        if self.red is None:
+            return
+        if self._cannot_record:  # the more serious: no tap can work at all
+            on_time, off_time = CANNOT_RECORD_BLINK
+        elif self._fault:
+            on_time, off_time = READER_FAULT_BLINK
+        else:
+            self.red.off()
+            return
+        self.red.blink(on_time=on_time, off_time=off_time)
 
     def snapshot(self) -> dict:
         """Lock, door and light states, for the heartbeat."""
         if self.closed:
             bays = [{"bay": n, "locked": True, "door": "unknown"} for n in sorted(self.bays)]
-            return {"bays": bays, "leds": {}, "fault": self._fault}
+            return {
+                "bays": bays, "leds": {}, "fault": self._fault,
+                "cannot_record": self._cannot_record,
+            }
         return {
             "bays": [
                 {"bay": n, "locked": bay.locked, "door": bay.door_state}
@@ -219,6 +263,7 @@ class LockerHardware:
                 "buzzer": bool(self.buzzer.value) if self.buzzer else None,
             },
             "fault": self._fault,
+            "cannot_record": self._cannot_record,
         }
 
     def close(self) -> None:

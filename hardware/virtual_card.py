@@ -15,6 +15,7 @@ driver's own ``_listen_tta`` on the socket we already hold (nfcpy 1.0.4).
 from __future__ import annotations
 
 import logging
+import math
 import time
 
 import nfc
@@ -47,6 +48,10 @@ def _answer(command: bytes, memory: bytes) -> bytes | None:
     return None  # unsupported: a real tag stays silent (and nfcpy re-selects it)
 
 
+#: the longest hold or timeout a virtual card accepts
+MAX_SECONDS = 120.0
+
+
 def present_card(
     uid: str, *, hold: float = 0.5, path: str = DEFAULT_PATH, timeout: float = 5.0
 ) -> None:
@@ -54,8 +59,13 @@ def present_card(
 
     Returns once the reader has read the card and ``hold`` seconds have passed
     since. Raises :class:`NoReaderAnswered` if no reader sensed the card
-    within ``timeout`` seconds, :class:`ReaderUnavailable` for a bad path.
+    within ``timeout`` seconds, :class:`ReaderUnavailable` for a bad path, and
+    ValueError for a ``hold`` or ``timeout`` that is not a finite number up to
+    :data:`MAX_SECONDS` (nan would reach nfcpy's socket timeout).
     """
+    for name, seconds in (("hold", hold), ("timeout", timeout)):
+        if not math.isfinite(seconds) or not 0 < seconds <= MAX_SECONDS:
+            raise ValueError(f"{name} must be a finite number of seconds, 0 to {MAX_SECONDS:g}")
     if not path.startswith("udp"):
         raise ReaderUnavailable(
             f"virtual cards only work with the emulated reader (udp:…), not {path}"

@@ -56,6 +56,7 @@ def run_purge(ctx, *, dry_run: bool, actor: str) -> None:
             leavers_months=retention.leavers_months,
             dry_run=dry_run,
             actor=actor,
+            now=ctx.now,
         )
         if dry_run:
             session.rollback()
@@ -96,7 +97,7 @@ def run_purge(ctx, *, dry_run: bool, actor: str) -> None:
 
 def register(cli: click.Group, command) -> None:
     """Add the maintenance commands to ``cli`` using its ``command`` decorator."""
-    from kiosk.cli import _actor
+    from kiosk.cli import DB_ID, _actor
 
     @command(cli, "backup")
     @click.argument("dest", type=click.Path(path_type=Path))
@@ -268,7 +269,7 @@ def register(cli: click.Group, command) -> None:
             raise ActionError(f"the purge failed: {purge_failed}")
 
     @command(cli, "export-pupil")
-    @click.argument("pupil_id", type=int)
+    @click.argument("pupil_id", type=DB_ID)
     @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False),
                   help="Write the JSON to this file (mode 0600) instead of printing it.")
     @click.option("--force", is_flag=True, help="Overwrite --output if it exists.")
@@ -285,7 +286,7 @@ def register(cli: click.Group, command) -> None:
         if output is not None and output.exists() and not force:
             raise ActionError(f"{output} already exists (use --force to overwrite it)")
         with ctx.database().session() as session:
-            document = export_pupil(session, pupil_id, ctx.config)
+            document = export_pupil(session, pupil_id, ctx.config, now=ctx.now)
         data = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
         if output is None:
             click.echo(data, nl=False)
@@ -322,7 +323,7 @@ def register(cli: click.Group, command) -> None:
 
         who = _actor(actor)
         with ctx.database().session() as session:
-            plan = plan_rollover(session, today=local_today(ctx.config))
+            plan = plan_rollover(session, now=ctx.now, today=local_today(ctx.config, ctx.now))
             prefix = "would " if dry_run else ""
             click.echo(f"{'Dry run: ' if dry_run else ''}rollover by {who}")
             click.echo(f"{prefix}move up one year: {len(plan.moves)} pupil(s)")

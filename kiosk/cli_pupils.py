@@ -18,7 +18,7 @@ from kiosk.pupils import ActionError
 
 def register(cli: click.Group, command) -> None:
     """Add the ``pupils`` group and its subcommands to ``cli``."""
-    from kiosk.cli import Context, _actor, emit_json, pass_ctx
+    from kiosk.cli import DB_ID, TEXT, Context, _actor, emit_json, pass_ctx
 
     @cli.group()
     def pupils() -> None:
@@ -30,7 +30,8 @@ def register(cli: click.Group, command) -> None:
     @click.option("--class", "class_name", required=True)
     @click.option("--card", "card_uid", help="Card UID (hex).")
     @click.option("--upn", "external_id", help="UPN or admission number (stable id).")
-    @click.option("--bay", type=click.IntRange(1), help="Bay number in a multi-bay locker.")
+    @click.option("--bay", type=click.IntRange(1, 999),
+                  help="Bay number in a multi-bay locker (one the locker has).")
     @click.option("--by", "actor", help="Who is adding (default: the system user).")
     @click.option("--json", "as_json", is_flag=True)
     @pass_ctx
@@ -38,12 +39,14 @@ def register(cli: click.Group, command) -> None:
                    external_id: str | None, bay: int | None, actor: str | None,
                    as_json: bool) -> None:
         """Add a pupil; prints the new pupil's id."""
+        from kiosk.inputs import check_bay, known_bays
         from kiosk.pupils import add_pupil
 
         with ctx.database().session() as session:
+            check_bay(bay, known_bays(session, ctx.config), what="--bay")
             pupil = add_pupil(
                 session, name=name, year=year, class_name=class_name, card_uid=card_uid,
-                external_id=external_id, bay=bay, actor=_actor(actor),
+                external_id=external_id, bay=bay, actor=_actor(actor), now=ctx.now,
             )
             session.commit()
             if as_json:
@@ -112,25 +115,29 @@ def register(cli: click.Group, command) -> None:
             )
 
     @command(pupils, "approve")
-    @click.argument("pupil_id", type=int)
-    @click.option("--by", required=True, help="Who on the senior leadership team agreed.")
+    @click.argument("pupil_id", type=DB_ID)
+    @click.option("--by", required=True, type=TEXT,
+                  help="Who on the senior leadership team agreed.")
     @click.option("--until", help="Last day the approval is in force (YYYY-MM-DD).")
     @pass_ctx
     def pupils_approve(ctx: Context, pupil_id: int, by: str, until: str | None) -> None:
         """Record SLT agreement that a Year 5 pupil may bring a phone."""
-        from kiosk.pupils import approve_year5, get_pupil, parse_date
+        from kiosk.inputs import parse_day
+        from kiosk.pupils import approve_year5, get_pupil
+        from kiosk.status import local_today
 
-        end = parse_date(until, "--until") if until else None
+        end = parse_day(until, "--until") if until else None
         with ctx.database().session() as session:
             pupil = get_pupil(session, pupil_id)
-            approve_year5(session, pupil, by=by, until=end)
+            approve_year5(session, pupil, by=by, until=end, now=ctx.now,
+                          today=local_today(ctx.config, ctx.now))
             session.commit()
             click.echo(f"approved: {pupil.name}" + (f" until {end}" if end else ""))
 
     @command(pupils, "release")
-    @click.argument("pupil_id", type=int)
-    @click.option("--by", required=True, help="Who authorised it.")
-    @click.option("--reason", required=True, help="Why (recorded).")
+    @click.argument("pupil_id", type=DB_ID)
+    @click.option("--by", required=True, type=TEXT, help="Who authorised it.")
+    @click.option("--reason", required=True, type=TEXT, help="Why (recorded).")
     @pass_ctx
     def pupils_release(ctx: Context, pupil_id: int, by: str, reason: str) -> None:
         """Authorise an early collection for today."""
@@ -139,12 +146,13 @@ def register(cli: click.Group, command) -> None:
 
         with ctx.database().session() as session:
             pupil = get_pupil(session, pupil_id)
-            release_early(session, pupil, by=by, reason=reason, on_date=local_today(ctx.config))
+            release_early(session, pupil, by=by, reason=reason,
+                          on_date=local_today(ctx.config, ctx.now), now=ctx.now)
             session.commit()
             click.echo(f"early collection authorised today for {pupil.name}")
 
     @command(pupils, "card")
-    @click.argument("pupil_id", type=int)
+    @click.argument("pupil_id", type=DB_ID)
     @click.argument("uid")
     @click.option("--by", "actor", help="Who (default: the system user).")
     @pass_ctx
@@ -154,26 +162,26 @@ def register(cli: click.Group, command) -> None:
 
         with ctx.database().session() as session:
             pupil = get_pupil(session, pupil_id)
-            card = assign_card(session, pupil, uid, actor=_actor(actor))
+            card = assign_card(session, pupil, uid, actor=_actor(actor), now=ctx.now)
             session.commit()
             click.echo(f"card {card.uid} assigned to {pupil.name}")
 
     @command(pupils, "revoke-card")
     @click.argument("uid")
     @click.option("--by", "actor", help="Who (default: the system user).")
-    @click.option("--reason", default="lost", show_default=True)
+    @click.option("--reason", default="lost", show_default=True, type=TEXT)
     @pass_ctx
     def pupils_revoke_card(ctx: Context, uid: str, actor: str | None, reason: str) -> None:
         """Cancel a lost card; it is refused from now on."""
         from kiosk.pupils import revoke_card
 
         with ctx.database().session() as session:
-            card = revoke_card(session, uid, actor=_actor(actor), reason=reason)
+            card = revoke_card(session, uid, actor=_actor(actor), reason=reason, now=ctx.now)
             session.commit()
             click.echo(f"card {card.uid} revoked")
 
     @command(pupils, "deactivate")
-    @click.argument("pupil_id", type=int)
+    @click.argument("pupil_id", type=DB_ID)
     @click.option("--by", "actor", help="Who (default: the system user).")
     @pass_ctx
     def pupils_deactivate(ctx: Context, pupil_id: int, actor: str | None) -> None:
@@ -182,6 +190,6 @@ def register(cli: click.Group, command) -> None:
 
         with ctx.database().session() as session:
             pupil = get_pupil(session, pupil_id)
-            update_pupil(session, pupil, actor=_actor(actor), active=False)
+            update_pupil(session, pupil, actor=_actor(actor), active=False, now=ctx.now)
             session.commit()
             click.echo(f"{pupil.name} deactivated")

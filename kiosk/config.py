@@ -8,8 +8,10 @@ the CLI turns that into exit code 2.
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from datetime import time
@@ -17,7 +19,16 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kiosk.notify.addresses import clean_address
+
 ENV_VAR = "PHONELOCKER_CONFIG"
+#: database dialects the code is written and tested for
+DIALECTS = ("sqlite", "postgresql")
+#: the web secret key must have at least this many bytes (web.security makes 32)
+MIN_SECRET_KEY_BYTES = 32
+#: a lock held open longer than this is not an unlock pulse but a fault (and most small
+#: solenoids overheat); the emergency unlock's own limit is lower
+MAX_UNLOCK_SECONDS = 120.0
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 READER_PATH = re.compile(
     r"^(usb(:[0-9a-fA-F]{4}:[0-9a-fA-F]{4}|:\d{3}:\d{3})?"
@@ -70,6 +81,9 @@ class LockerConfig:
     name: str = "Year 6 locker"
     unlock_seconds: float = 5.0
     bays: tuple[BayConfig, ...] = (BayConfig(number=1, lock_pin=17, door_pin=27),)
+    #: the kiosk's status file for faults the database cannot record (kiosk/runtime_status.py);
+    #: None: $RUNTIME_DIRECTORY or /run/phonelocker, else beside a SQLite database
+    status_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +128,27 @@ class ClockConfig:
 
 
 @dataclass(frozen=True)
+class NotifyConfig:
+    """``[notify]``: email notices sent by ``phonelocker notify``. Absent: no email."""
+
+    host: str
+    from_address: str
+    port: int = 587
+    starttls: bool = True
+    username: str | None = None
+    #: a file holding the SMTP password, read when sending (never kept in the config)
+    password_file: str | None = None
+    office: tuple[str, ...] = ()
+    it: tuple[str, ...] = ()
+    not_collected_after_minutes: int = 30
+    #: seconds to wait for the mail server at each step
+    timeout_seconds: float = 10.0
+    #: the school day for kiosk offline / reader fault notices (local times)
+    day_starts: time = time(7, 30)
+    day_ends: time = time(17, 30)
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = DatabaseConfig()
     reader: ReaderConfig = ReaderConfig()
@@ -123,6 +158,7 @@ class Config:
     web: WebConfig = WebConfig()
     retention: RetentionConfig = RetentionConfig()
     clock: ClockConfig = ClockConfig()
+    notify: NotifyConfig | None = None
     source: str | None = None
 
     @property
@@ -155,18 +191,27 @@ def _str(table: dict[str, Any], key: str, where: str, default: str) -> str:
 
 
 def _number(
-    table: dict[str, Any], key: str, where: str, default: float, minimum: float = 0.0
+    table: dict[str, Any], key: str, where: str, default: float, minimum: float,
+    maximum: float,
 ) -> float:
+    """A finite number within ``minimum..maximum`` (TOML allows inf and nan: refused)."""
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise ConfigError(f"{where}.{key}: expected a number >= {minimum:g}, got {value!r}")
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not math.isfinite(value) or not minimum <= value <= maximum):
+        raise ConfigError(
+            f"{where}.{key}: expected a number from {minimum:g} to {maximum:g}, got {value!r}"
+        )
     return float(value)
 
 
-def _int(table: dict[str, Any], key: str, where: str, default: int, minimum: int = 0) -> int:
+def _int(
+    table: dict[str, Any], key: str, where: str, default: int, minimum: int, maximum: int
+) -> int:
     value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{where}.{key}: expected a whole number >= {minimum}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        raise ConfigError(
+            f"{where}.{key}: expected a whole number from {minimum} to {maximum}, got {value!r}"
+        )
     return value
 
 
@@ -206,7 +251,22 @@ def parse_hhmm(value: Any, where: str) -> time:
 def _database(data: dict[str, Any]) -> DatabaseConfig:
     table = _table(data, "database")
     _check_keys(table, {"url"}, "[database]")
-    return DatabaseConfig(url=_str(table, "url", "[database]", DatabaseConfig.url))
+    url = _str(table, "url", "[database]", DatabaseConfig.url)
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        backend = make_url(url).get_backend_name()
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"[database].url: {url!r} is not a database URL "
+            "(e.g. sqlite:////var/lib/phonelocker/phonelocker.db or postgresql+psycopg://...)"
+        ) from None
+    if backend not in DIALECTS:
+        raise ConfigError(
+            f"[database].url: database {backend!r} is not supported (use {' or '.join(DIALECTS)})"
+        )
+    return DatabaseConfig(url=url)
 
 
 def _reader(data: dict[str, Any]) -> ReaderConfig:
@@ -244,7 +304,7 @@ def _gpio(data: dict[str, Any]) -> GpioConfig:
 def _locker(data: dict[str, Any]) -> LockerConfig:
     table = _table(data, "locker")
     where = "[locker]"
-    _check_keys(table, {"id", "name", "unlock_seconds", "bays"}, where)
+    _check_keys(table, {"id", "name", "unlock_seconds", "bays", "status_file"}, where)
     locker_id = _str(table, "id", where, LockerConfig.id)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", locker_id):
         raise ConfigError(f"{where}.id: use letters, digits, '-', '_' or '.', got {locker_id!r}")
@@ -264,7 +324,7 @@ def _locker(data: dict[str, Any]) -> LockerConfig:
                 raise ConfigError(f"{bay_where}: 'number' and 'lock_pin' are required")
             parsed.append(
                 BayConfig(
-                    number=_int(bay, "number", bay_where, 1, minimum=1),
+                    number=_int(bay, "number", bay_where, 1, minimum=1, maximum=999),
                     lock_pin=_pin(bay, "lock_pin", bay_where, None, False),
                     door_pin=_pin(bay, "door_pin", bay_where, None, True),
                 )
@@ -279,8 +339,10 @@ def _locker(data: dict[str, Any]) -> LockerConfig:
     return LockerConfig(
         id=locker_id,
         name=_str(table, "name", where, LockerConfig.name),
-        unlock_seconds=_number(table, "unlock_seconds", where, 5.0, minimum=0.05),
+        unlock_seconds=_number(table, "unlock_seconds", where, 5.0, minimum=0.05,
+                               maximum=MAX_UNLOCK_SECONDS),
         bays=bays,
+        status_file=_str(table, "status_file", where, "") if "status_file" in table else None,
     )
 
 
@@ -309,8 +371,8 @@ def _policy(data: dict[str, Any]) -> PolicyConfig:
     return PolicyConfig(
         collect_from=parse_hhmm(table.get("collect_from", "15:15"), f"{where}.collect_from"),
         collect_from_by_weekday=overrides,
-        grace_seconds=_number(table, "grace_seconds", where, 60.0),
-        debounce_seconds=_number(table, "debounce_seconds", where, 2.0),
+        grace_seconds=_number(table, "grace_seconds", where, 60.0, minimum=0, maximum=3600),
+        debounce_seconds=_number(table, "debounce_seconds", where, 2.0, minimum=0, maximum=60),
         timezone=zone,
     )
 
@@ -320,18 +382,37 @@ def _web(data: dict[str, Any]) -> WebConfig:
     where = "[web]"
     keys = {"host", "port", "secret_key_file", "offline_after_seconds", "trusted_proxy"}
     _check_keys(table, keys, where)
-    port = _int(table, "port", where, WebConfig.port, minimum=1)
-    if port > 65535:
-        raise ConfigError(f"{where}.port: expected 1-65535, got {port}")
+    port = _int(table, "port", where, WebConfig.port, minimum=1, maximum=65535)
+    secret_key_file = _str(table, "secret_key_file", where, WebConfig.secret_key_file)
+    _check_secret_key_file(secret_key_file, f"{where}.secret_key_file")
     return WebConfig(
         host=_str(table, "host", where, WebConfig.host),
         port=port,
-        secret_key_file=_str(table, "secret_key_file", where, WebConfig.secret_key_file),
-        offline_after_seconds=_number(table, "offline_after_seconds", where, 15.0, minimum=1),
+        secret_key_file=secret_key_file,
+        offline_after_seconds=_number(table, "offline_after_seconds", where, 15.0, minimum=1,
+                                      maximum=3600),
         trusted_proxy=(
             _str(table, "trusted_proxy", where, "") if "trusted_proxy" in table else None
         ),
     )
+
+
+def _check_secret_key_file(path: str, where: str) -> None:
+    """A key file that exists must be a regular file of at least MIN_SECRET_KEY_BYTES.
+
+    A missing one is fine (the dashboard creates it); so is one this process may not
+    look at (the kiosk user need not see the web user's key)."""
+    try:
+        info = os.stat(path)
+    except OSError:  # missing, or not ours to see
+        return
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(f"{where}: {path} is not a regular file")
+    if info.st_size < MIN_SECRET_KEY_BYTES:
+        raise ConfigError(
+            f"{where}: {path} holds {info.st_size} bytes, fewer than {MIN_SECRET_KEY_BYTES}; "
+            "delete it and the dashboard makes a new one"
+        )
 
 
 def _retention(data: dict[str, Any]) -> RetentionConfig:
@@ -339,8 +420,8 @@ def _retention(data: dict[str, Any]) -> RetentionConfig:
     where = "[retention]"
     _check_keys(table, {"events_months", "leavers_months"}, where)
     return RetentionConfig(
-        events_months=_int(table, "events_months", where, 13, minimum=1),
-        leavers_months=_int(table, "leavers_months", where, 13, minimum=1),
+        events_months=_int(table, "events_months", where, 13, minimum=1, maximum=1200),
+        leavers_months=_int(table, "leavers_months", where, 13, minimum=1, maximum=1200),
     )
 
 
@@ -348,6 +429,67 @@ def _clock(data: dict[str, Any]) -> ClockConfig:
     table = _table(data, "clock")
     _check_keys(table, {"check_sync"}, "[clock]")
     return ClockConfig(check_sync=_bool(table, "check_sync", "[clock]", True))
+
+
+NOTIFY_KEYS = {
+    "host", "port", "starttls", "username", "password_file", "from", "office", "it",
+    "not_collected_after_minutes", "timeout_seconds", "day_starts", "day_ends",
+}
+
+
+def _addresses(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(
+            f'{where}.{key}: expected a list of addresses like ["office@school.example"]'
+        )
+    try:
+        return tuple(dict.fromkeys(clean_address(item) for item in value))
+    except ValueError as error:
+        raise ConfigError(f"{where}.{key}: {error}") from None
+
+
+def _notify(data: dict[str, Any]) -> NotifyConfig | None:
+    if "notify" not in data:
+        return None
+    table = _table(data, "notify")
+    where = "[notify]"
+    _check_keys(table, NOTIFY_KEYS, where)
+    for key in ("host", "from"):
+        if key not in table:
+            raise ConfigError(f"{where}.{key}: required (the mail server and the sender address)")
+    try:
+        sender = clean_address(_str(table, "from", where, ""))
+    except ValueError as error:
+        raise ConfigError(f"{where}.from: {error}") from None
+    starttls = _bool(table, "starttls", where, True)
+    port = _int(table, "port", where, 587 if starttls else 25, minimum=1, maximum=65535)
+    username = _str(table, "username", where, "") if "username" in table else None
+    password_file = (
+        _str(table, "password_file", where, "") if "password_file" in table else None
+    )
+    if (username is None) != (password_file is None):
+        raise ConfigError(f"{where}.username and password_file: give both, or neither")
+    day_starts = parse_hhmm(table.get("day_starts", "07:30"), f"{where}.day_starts")
+    day_ends = parse_hhmm(table.get("day_ends", "17:30"), f"{where}.day_ends")
+    if day_ends <= day_starts:
+        raise ConfigError(f"{where}.day_ends: must be later than day_starts")
+    return NotifyConfig(
+        host=_str(table, "host", where, ""),
+        from_address=sender,
+        port=port,
+        starttls=starttls,
+        username=username,
+        password_file=password_file,
+        office=_addresses(table, "office", where),
+        it=_addresses(table, "it", where),
+        not_collected_after_minutes=_int(
+            table, "not_collected_after_minutes", where, 30, minimum=0, maximum=24 * 60
+        ),
+        timeout_seconds=_number(table, "timeout_seconds", where, 10.0, minimum=0.1, maximum=300),
+        day_starts=day_starts,
+        day_ends=day_ends,
+    )
 
 
 SECTIONS = {
@@ -359,6 +501,7 @@ SECTIONS = {
     "web": _web,
     "retention": _retention,
     "clock": _clock,
+    "notify": _notify,
 }
 
 

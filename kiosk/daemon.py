@@ -5,6 +5,15 @@ tap; the main thread claims commands every ``POLL_SECONDS``, writes the
 heartbeat every ``HEARTBEAT_SECONDS`` and feeds systemd's watchdog only
 while both threads show signs of life. Whatever ends the loop (SIGTERM,
 SIGINT, an exception), :meth:`Kiosk.close` locks every bay.
+
+The heartbeat has one writer at a time (``_heartbeat_lock``): the reader
+thread writes it straight after a tap or a reader state change, the main
+thread on its beat, and on a new database both used to insert the row.
+
+When a database write fails (disk full, read-only, I/O error) the kiosk keeps
+refusing taps (nothing opens unrecorded), flashes the red LED fast, logs one
+line a minute and keeps :mod:`kiosk.runtime_status`'s file fresh so that the
+dashboard shows the true state; it all clears by itself once writes work.
 """
 
 from __future__ import annotations
@@ -27,6 +36,7 @@ from kiosk.db import Database
 from kiosk.events import Kind, record_event
 from kiosk.models import Bay, Event, KioskStatus, Locker, Pupil, naive_utc
 from kiosk.pupils import ActionError
+from kiosk.runtime_status import free_bytes, status_path, write_problem, write_status
 from kiosk.sdnotify import notify, watchdog_interval
 from kiosk.service import KioskService, aware_utc_now
 from kiosk.stopping import StopSignal
@@ -48,6 +58,8 @@ POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 2.0
 #: the reader loop must have shown life this recently for the watchdog to be fed
 READER_STALL_SECONDS = 20.0
+#: while database writes fail, one log line this often (not one per beat)
+FAULT_LOG_SECONDS = 60.0
 
 
 def build_hardware(config: Config, pin_factory=None, on_forced=None) -> LockerHardware:
@@ -111,19 +123,35 @@ class Kiosk:
         if pin_factory is None:
             self.hardware.close_doors_if_emulated()
         self.service = KioskService(
-            config, db, self.hardware, clock=clock, clock_suspect=self.clock_guard.suspect
+            config, db, self.hardware, clock=clock, clock_suspect=self.clock_guard.suspect,
+            rebase_recorded=self.clock_guard.rebase,
         )
         self.reader = CardReader(config.reader.device, self._on_tap, on_state=self._on_reader_state)
         self._reader_thread: threading.Thread | None = None
         self.loop_alive = time.monotonic()
         self.stall_seconds = READER_STALL_SECONDS
         self._closed = False
+        self._heartbeat_lock = threading.Lock()
+        self.status_file = status_path(config)
+        #: failing database writes by kind ("events", "heartbeat", "commands") -> problem
+        self.write_faults: dict[str, str] = {}
+        self._write_detail = ""
+        self._fault_since: datetime | None = None
+        self._fault_logged_at = 0.0
+        self._faults_lock = threading.RLock()
+        self._status_file_warned = False
 
     # --- callbacks from other threads ------------------------------------------
 
     def _on_tap(self, uid: str) -> None:
         try:
-            self.service.tap(uid)
+            outcome = self.service.tap(uid)
+        except Exception as error:
+            self._write_failed("events", error)  # refused, locks shut; the service logged it
+            raise
+        else:
+            if outcome.event_id is not None:
+                self._write_worked("events")
         finally:
             self.write_heartbeat()  # the dashboard sees the tap now, not at the next beat
 
@@ -141,20 +169,31 @@ class Kiosk:
                     locker_id=self.config.locker.id, reason=error or self.config.reader.device,
                 )
                 session.commit()
-        except Exception:
-            log.exception("could not record reader state")
+        except Exception as error:
+            if not self._write_failed("events", error):
+                log.exception("could not record reader state")
+        else:
+            self._write_worked("events")
         self.write_heartbeat()  # the dashboard sees the reader come up or fail now
 
     # --- main loop ---------------------------------------------------------------
 
     def start(self) -> None:
         register_locker(self.db, self.config)
-        with self.db.session() as session:
-            record_event(
-                session, Kind.KIOSK_STARTED, locker_id=self.config.locker.id,
-                reason=f"reader {self.config.reader.device}, pins {self.config.gpio.pin_factory}",
-            )
-            session.commit()
+        try:
+            with self.db.session() as session:
+                record_event(
+                    session, Kind.KIOSK_STARTED, at=naive_utc(self.clock()),
+                    locker_id=self.config.locker.id,
+                    reason=f"reader {self.config.reader.device}, "
+                           f"pins {self.config.gpio.pin_factory}",
+                )
+                session.commit()
+        except Exception as error:
+            # Restarted on a full disk: run (refusing taps, saying why) rather than
+            # exit and be restarted every 2 s with no status file and no red flash.
+            if not self._write_failed("events", error):
+                raise
         self._reader_thread = threading.Thread(
             target=self.reader.run, args=(self.stop_event,), name="reader", daemon=True
         )
@@ -171,9 +210,16 @@ class Kiosk:
             next_heartbeat = next_watchdog = time.monotonic()
             while not self.stop_event.wait(POLL_SECONDS):
                 self.loop_alive = time.monotonic()
-                self.poll_commands()
+                try:
+                    self.poll_commands()
+                except Exception as error:
+                    if not self._write_failed("commands", error):
+                        raise  # a bug: exit (locked) and let systemd restart the kiosk
+                else:
+                    self._write_worked("commands")
                 if time.monotonic() >= next_heartbeat:
                     self.write_heartbeat()
+                    self._report_faults()
                     next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
                 if watchdog and time.monotonic() >= next_watchdog:
                     if self.healthy():
@@ -216,7 +262,8 @@ class Kiosk:
                 command = session.get(command_table.Command, finished.command_id)
                 if command is not None:
                     command_table.finish(
-                        command, "done" if finished.ok else "failed", finished.result
+                        command, "done" if finished.ok else "failed", finished.result,
+                        naive_utc(self.clock()),
                     )
                     if finished.ok:
                         command.card_uid = finished.result.split()[1]
@@ -230,7 +277,7 @@ class Kiosk:
                     actor=command.actor, reason=command.reason or "", bay=command.bay,
                     seconds=seconds, now=now,
                 )
-                command_table.finish(command, "done", result)
+                command_table.finish(command, "done", result, naive_utc(now))
             elif command.kind == "enrol":
                 pupil = session.get(Pupil, command.pupil_id) if command.pupil_id else None
                 if pupil is None:
@@ -241,12 +288,87 @@ class Kiosk:
             else:
                 raise ActionError(f"unknown command {command.kind!r}")
         except ActionError as error:
-            command_table.finish(command, "failed", str(error))
+            command_table.finish(command, "failed", str(error), naive_utc(now))
         except Exception as error:
             log.exception("command %d failed", command.id)
-            command_table.finish(command, "failed", f"kiosk error: {error}")
+            command_table.finish(command, "failed", f"kiosk error: {error}", naive_utc(now))
+
+    # --- database write faults (disk full) ------------------------------------------
+
+    def _write_failed(self, kind: str, error: BaseException) -> bool:
+        """Note a failed ``kind`` write; False if ``error`` is not a write fault."""
+        problem = write_problem(error, free_bytes(self.config))
+        if problem is None:
+            return False
+        with self._faults_lock:
+            first = not self.write_faults
+            self.write_faults[kind] = problem
+            self._write_detail = f"{type(error).__name__}: {getattr(error, 'orig', None) or error}"
+            if first:
+                self._fault_since = self.clock()
+                self._fault_logged_at = time.monotonic()
+                log.error(
+                    "%s (%s): every tap is refused and the locks stay shut until the "
+                    "database can be written again", problem, self._write_detail,
+                )
+                self.hardware.set_cannot_record(True)
+            self._write_status_file()
+        return True
+
+    def _write_worked(self, kind: str) -> None:
+        """A ``kind`` write worked: when it was the last failing kind, the fault is over."""
+        with self._faults_lock:
+            if self.write_faults.pop(kind, None) is None or self.write_faults:
+                return
+            lasted = (self.clock() - self._fault_since).total_seconds()
+            log.warning("database writes work again after %.0f s: taps are recorded", lasted)
+            self._fault_since = None
+            self.hardware.set_cannot_record(False)
+            self._write_status_file()
+
+    def _report_faults(self) -> None:
+        """On the beat: keep the status file fresh, and log a line a minute, while writes fail."""
+        with self._faults_lock:
+            if not self.write_faults:
+                return
+            self._write_status_file()
+            if time.monotonic() - self._fault_logged_at >= FAULT_LOG_SECONDS:
+                self._fault_logged_at = time.monotonic()
+                lasted = (self.clock() - self._fault_since).total_seconds()
+                log.error(
+                    "still %s after %.0f s (%s); taps are refused",
+                    "; ".join(sorted(set(self.write_faults.values()))), lasted,
+                    self._write_detail,
+                )
+
+    def _write_status_file(self) -> None:
+        """The true state, in the runtime directory, for when the heartbeat cannot be written."""
+        problems = sorted(set(self.write_faults.values()))
+        snapshot = self.hardware.snapshot()
+        document = {
+            "locker_id": self.config.locker.id,
+            "written_at": self.clock().isoformat(timespec="seconds"),
+            "ok": not problems,
+            "problem": "; ".join(problems) or None,
+            "detail": self._write_detail if problems else None,
+            "since": self._fault_since.isoformat(timespec="seconds") if problems else None,
+            "reader_ok": self.reader.ok,
+            "bays": snapshot["bays"],
+            "leds": snapshot["leds"],
+        }
+        try:
+            write_status(self.status_file, document)
+        except OSError as error:
+            if not self._status_file_warned:  # once: this runs on every beat of a fault
+                self._status_file_warned = True
+                log.warning("cannot write the status file %s: %s", self.status_file, error)
 
     def write_heartbeat(self) -> None:
+        """Write this kiosk's status row now (from either thread: one writer at a time)."""
+        with self._heartbeat_lock:
+            self._write_heartbeat()
+
+    def _write_heartbeat(self) -> None:
         now = naive_utc(self.clock())
         try:
             with self.db.session() as session:
@@ -268,8 +390,11 @@ class Kiosk:
                     status.last_tap_uid = uid
                     status.last_tap_result = result
                 session.commit()
-        except Exception:
-            log.exception("could not write heartbeat")
+        except Exception as error:
+            if not self._write_failed("heartbeat", error):
+                log.exception("could not write heartbeat")
+        else:
+            self._write_worked("heartbeat")
 
     def close(self) -> None:
         """Lock everything, stop the reader, mark the kiosk offline. Idempotent."""
@@ -289,7 +414,8 @@ class Kiosk:
                 if status is not None:
                     status.stopped_at = naive_utc(self.clock())
                     status.reader_ok = False
-                record_event(session, Kind.KIOSK_STOPPED, locker_id=self.config.locker.id)
+                record_event(session, Kind.KIOSK_STOPPED, at=naive_utc(self.clock()),
+                             locker_id=self.config.locker.id)
                 session.commit()
         except Exception:
             log.exception("could not record the kiosk stopping")

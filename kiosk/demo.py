@@ -138,13 +138,25 @@ def run_demo(
     db = Database(config.database.url)
     db.upgrade()
     seeded = seed_demo_school(db)
-    kiosk = Kiosk(config, db)
     web_stop = None
     accounts: dict[str, str] = {}
     if importlib.util.find_spec("web.demo") is not None:
         from web.demo import start_web
 
-        web_stop, accounts = start_web(config, db, host=host, port=port)
+        # before the kiosk opens the pins and reader, so a bad address stops nothing half-open
+        try:
+            web_stop, accounts = start_web(config, db, host=host, port=port)
+        except OSError as error:  # the port is taken
+            raise click.ClickException(
+                f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+        except ValueError as error:  # waitress: "Invalid host/port specified."
+            raise click.ClickException(f"cannot listen on {host}:{port}: {error}") from None
+    try:
+        kiosk = Kiosk(config, db)
+    except BaseException:
+        if web_stop is not None:
+            web_stop()
+        raise
     install_stop_signals(kiosk.stop)
     cfg = f"--config {config_path}"
     lines = [

@@ -1,7 +1,8 @@
 """``phonelocker doctor``: one line per check, what is wrong and what to do.
 
 Each check returns a :class:`Check`. ``ok`` is True (✓), False (✗) or None
-(– skipped, with the reason). The command exits non-zero if any check fails.
+(– skipped, with the reason); a passing check may carry a ``warning`` (!),
+shown with its fix. The command exits non-zero if any check fails.
 Checks that would grab a device the running kiosk holds (reader, GPIO) read
 the kiosk's heartbeat instead.
 """
@@ -12,7 +13,9 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -20,7 +23,12 @@ from kiosk.clock import kernel_clock_synchronised
 from kiosk.config import Config, ConfigError, load_config
 from kiosk.db import Database, DatabaseError
 
-MIN_FREE_BYTES = 200 * 1024 * 1024
+MIB = 1024 * 1024
+#: below this the kiosk is about to refuse every tap (it cannot record them): fail
+FAIL_FREE_BYTES = 20 * MIB
+#: below either of these, warn: a day of events is small, but backups and logs are not
+WARN_FREE_BYTES = 100 * MIB
+WARN_FREE_FRACTION = 0.05
 SERVICES = ("phonelocker-kiosk.service", "phonelocker-web.service", "phonelocker-maintenance.timer")
 
 
@@ -30,11 +38,12 @@ class Check:
     ok: bool | None
     detail: str
     fix: str = ""
+    warning: bool = False
 
     def line(self) -> str:
-        mark = {True: "✓", False: "✗", None: "–"}[self.ok]
+        mark = "!" if self.warning else {True: "✓", False: "✗", None: "–"}[self.ok]
         text = f"{mark} {self.name}: {self.detail}"
-        if self.ok is False and self.fix:
+        if (self.ok is False or self.warning) and self.fix:
             text += f"\n    → {self.fix}"
         return text
 
@@ -139,18 +148,44 @@ def check_clock(running: dict | None, synchronised: Callable[[], bool | None]) -
     return Check("clock", True, "synchronised")
 
 
-def check_disk(config: Config) -> Check:
+def check_disk(config: Config, usage: Callable[[Path], Any] = shutil.disk_usage) -> Check:
+    """Free space on the database's file system: warn below 100 MB or 5 %, fail below 20 MB.
+
+    When it is full the kiosk cannot record taps and so refuses them all.
+    """
     url = make_url(config.database.url)
     if url.get_backend_name() != "sqlite" or not url.database:
         return Check("disk", None, "database is not a local file")
     folder = Path(url.database).expanduser().resolve().parent
     while not folder.exists():
         folder = folder.parent
-    free = shutil.disk_usage(folder).free
-    detail = f"{free / 1024**3:.1f} GiB free at {folder}"
-    if free < MIN_FREE_BYTES:
-        return Check("disk", False, detail, "free space: old backups, logs (journalctl --vacuum)")
+    space = usage(folder)
+    free, total = space.free, space.total
+    detail = (
+        f"{free / MIB:,.0f} MB free of {total / MIB:,.0f} MB "
+        f"({free / total:.0%}) at {folder}" if total else f"{free / MIB:,.0f} MB free at {folder}"
+    )
+    fix = ("free space: old backups (/var/lib/phonelocker/backups), logs "
+           "('journalctl --vacuum-size=50M'); see docs/operations.md, 'Disk full'")
+    if free < FAIL_FREE_BYTES:
+        return Check("disk", False, f"{detail}; below {FAIL_FREE_BYTES // MIB} MB the kiosk "
+                     "soon cannot record taps and refuses them all", fix)
+    if free < WARN_FREE_BYTES or (total and free / total < WARN_FREE_FRACTION):
+        return Check("disk", True, f"{detail}; low (warning below {WARN_FREE_BYTES // MIB} MB "
+                     f"or {WARN_FREE_FRACTION:.0%})", fix, warning=True)
     return Check("disk", True, detail)
+
+
+def check_writes(config: Config, now: datetime | None = None) -> Check | None:
+    """The running kiosk's own word that it cannot write the database (its status file)."""
+    from kiosk.runtime_status import current_fault, status_path
+
+    fault = current_fault(config, config.locker.id, now or datetime.now(UTC))
+    if fault is None:
+        return None
+    return Check("writes", False, f"the kiosk says: {fault['problem']} ({fault.get('detail')}); "
+                 f"every tap is refused (from {status_path(config)})",
+                 "free disk space (see the disk line); the kiosk recovers by itself")
 
 
 def check_services(config: Config, systemctl: str | None = None) -> Check:
@@ -160,7 +195,9 @@ def check_services(config: Config, systemctl: str | None = None) -> Check:
     if systemctl is None:
         return Check("services", None, "systemctl not found")
     states = {}
-    for unit in SERVICES:
+    # The notify timer matters only once email is set up ([notify]).
+    units = SERVICES + (("phonelocker-notify.timer",) if config.notify is not None else ())
+    for unit in units:
         result = subprocess.run(
             [systemctl, "is-enabled", unit], capture_output=True, text=True, timeout=10
         )
@@ -173,7 +210,48 @@ def check_services(config: Config, systemctl: str | None = None) -> Check:
         listing = ", ".join(f"{unit} {state}" for unit, state in bad.items())
         return Check("services", False, listing,
                      "run systemd/install.sh, or 'systemctl enable --now' the units")
-    return Check("services", True, "kiosk, web and maintenance timer enabled")
+    timers = "maintenance and notify timers" if config.notify else "maintenance timer"
+    return Check("services", True, f"kiosk, web and {timers} enabled")
+
+
+#: an unsent notice older than this means mail is not getting through
+NOTICE_LATE_MINUTES = 10
+
+
+def check_notify(config: Config, db: Database | None, now: datetime | None = None) -> Check:
+    """Email notices: anything failing or waiting too long, and the last SMTP error."""
+    if config.notify is None:
+        return Check("notify", None, "no [notify] section: email notices are off")
+    if db is None:
+        return Check("notify", None, "no database to read the outbox from")
+    from sqlalchemy import func, select
+
+    from kiosk.models import Notice, naive_utc
+
+    late_before = naive_utc(now) - timedelta(minutes=NOTICE_LATE_MINUTES)
+    with db.session() as session:
+        unsent = select(func.count()).select_from(Notice).where(Notice.status == "pending")
+        waiting = session.scalar(unsent) or 0
+        late = session.scalar(unsent.where(Notice.created_at < late_before)) or 0
+        failing = session.scalar(unsent.where(Notice.last_error.is_not(None))) or 0
+        last_error = session.scalar(
+            select(Notice.last_error).where(Notice.status == "pending",
+                                            Notice.last_error.is_not(None))
+            .order_by(Notice.next_attempt_at.desc()).limit(1)
+        )
+        sent = session.scalar(select(func.count()).select_from(Notice).where(
+            Notice.status == "sent", Notice.sent_at >= naive_utc(now) - timedelta(days=1))) or 0
+    server = f"{config.notify.host}:{config.notify.port}"
+    if late or failing:
+        detail = (f"{failing} notice(s) failing, {late} waiting over {NOTICE_LATE_MINUTES} min "
+                  f"for {server}")
+        if last_error:
+            detail += f"; last error: {last_error}"
+        return Check("notify", False, detail,
+                     "check [notify] host, port, starttls and the password file; "
+                     "'phonelocker notify' retries by itself "
+                     "(systemctl status phonelocker-notify.timer)")
+    return Check("notify", True, f"{server}: {sent} sent in the last 24 h, {waiting} queued")
 
 
 def run_checks(
@@ -195,7 +273,11 @@ def run_checks(
         check_clock(running, synchronised),
         check_disk(config),
         check_services(config),
+        check_notify(config, db),
     ]
+    writes = check_writes(config)
+    if writes is not None:
+        checks.insert(-1, writes)
     if db is not None:
         db.dispose()
     return checks

@@ -126,3 +126,62 @@ def test_cli_kiosk_refuses_unknown_key_before_touching_hardware(tmp_path):
     result = run_cli(bad, "kiosk", check=False)
     assert result.returncode == 2
     assert "[gpio].lock_pin: unknown key" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("toml", "names"),
+    [
+        ("[locker]\nunlock_seconds = inf\n", "[locker].unlock_seconds: expected a number from"),
+        ("[locker]\nunlock_seconds = nan\n", "[locker].unlock_seconds"),
+        ("[locker]\nunlock_seconds = 1e9\n", "[locker].unlock_seconds"),
+        ("[policy]\ngrace_seconds = inf\n", "[policy].grace_seconds"),
+        ("[policy]\ndebounce_seconds = -inf\n", "[policy].debounce_seconds"),
+        ("[web]\noffline_after_seconds = nan\n", "[web].offline_after_seconds"),
+        ("[retention]\nevents_months = 99999999999\n", "[retention].events_months"),
+        ("[[locker.bays]]\nnumber = 9223372036854775807\nlock_pin = 17\n",
+         "[[locker.bays]] #1.number: expected a whole number from 1 to 999"),
+        ('[database]\nurl = "not a url"\n', "[database].url: 'not a url' is not a database URL"),
+        ('[database]\nurl = "mysql://u@h/db"\n', "[database].url: database 'mysql' is not"),
+    ],
+)
+def test_values_that_make_no_sense_are_refused(tmp_path, toml, names):
+    path = tmp_path / "c.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    assert names in str(error.value)
+
+
+def test_limits_themselves_are_accepted():
+    config = parse_config({"locker": {"unlock_seconds": 120}, "policy": {"grace_seconds": 0}})
+    assert config.locker.unlock_seconds == 120 and config.policy.grace_seconds == 0
+    assert parse_config({"database": {"url": "postgresql+psycopg://u@/db"}}).database.url
+
+
+def test_secret_key_file_must_be_a_long_enough_regular_file(tmp_path):
+    folder = tmp_path / "keys"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match=r"\[web\].secret_key_file: .* is not a regular file"):
+        parse_config({"web": {"secret_key_file": str(folder)}})
+    short = tmp_path / "short"
+    short.write_bytes(b"x" * 31)
+    with pytest.raises(ConfigError, match="holds 31 bytes, fewer than 32"):
+        parse_config({"web": {"secret_key_file": str(short)}})
+    good = tmp_path / "good"
+    good.write_bytes(b"x" * 32)
+    assert parse_config({"web": {"secret_key_file": str(good)}}).web.secret_key_file == str(good)
+    # a missing file is made by the dashboard on first start
+    assert parse_config({"web": {"secret_key_file": str(tmp_path / "new")}})
+
+
+@pytest.mark.parametrize("toml", [
+    '[database]\nurl = "not a url"\n',
+    "[locker]\nunlock_seconds = inf\n",
+])
+def test_cli_config_errors_are_one_line_and_exit_2(tmp_path, toml):
+    path = tmp_path / "c.toml"
+    path.write_text(toml)
+    result = run_cli(path, "status", check=False)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -5,14 +5,15 @@ from __future__ import annotations
 import errno
 import threading
 import time
+from collections import namedtuple
 
 import pytest
 from click.testing import CliRunner
 
 from hardware.virtual_card import present_card
 from kiosk.cli import cli
-from kiosk.config import load_config
-from kiosk.doctor import check_clock, check_reader, run_checks
+from kiosk.config import Config, DatabaseConfig, load_config
+from kiosk.doctor import check_clock, check_disk, check_reader, run_checks
 from kiosk.hwtest import run_hw_test
 
 from .conftest import run_cli, write_config
@@ -115,3 +116,50 @@ def test_hw_test_without_a_card_fails(tmp_path):
     assert result.returncode == 1
     assert "no card read" in result.stdout
     assert time.monotonic() - started < 30
+
+
+#: what shutil.disk_usage returns
+DiskUsage = namedtuple("DiskUsage", "total used free")
+
+
+@pytest.mark.parametrize(("free_mb", "total_mb", "ok", "warning"), [
+    (5_000, 30_000, True, False),
+    (900, 30_000, True, True),    # under 5 %
+    (60, 1_000, True, True),      # under 100 MB
+    (12, 30_000, False, False),   # under 20 MB: taps are about to be refused
+], ids=["plenty", "under-5-percent", "under-100-MB", "under-20-MB"])
+def test_doctor_disk_check_says_the_numbers(tmp_path, free_mb, total_mb, ok, warning):
+    mb = 1024 * 1024
+    config = Config(database=DatabaseConfig(url=f"sqlite:///{tmp_path}/pl.db"))
+    usage = DiskUsage(total_mb * mb, (total_mb - free_mb) * mb, free_mb * mb)
+    check = check_disk(config, usage=lambda folder: usage)
+    assert (check.ok, check.warning) == (ok, warning)
+    assert f"{free_mb:,} MB free of {total_mb:,} MB" in check.detail
+    line = check.line()
+    assert line.startswith({(True, False): "✓", (True, True): "!", (False, False): "✗"}[
+        (ok, warning)])
+    assert ("→ free space" in line) == (not ok or warning)
+
+
+def test_doctor_disk_check_on_this_machine(tmp_path):
+    check = check_disk(Config(database=DatabaseConfig(url=f"sqlite:///{tmp_path}/pl.db")))
+    assert check.name == "disk" and "MB free of" in check.detail and str(tmp_path) in check.detail
+
+
+def test_doctor_reports_the_kiosks_write_fault(tmp_path):
+    from datetime import UTC, datetime
+
+    from kiosk.runtime_status import DISK_FULL, status_path, write_status
+
+    config_file = write_config(tmp_path)
+    config = load_config(config_file)
+    assert "writes" not in {c.name for c in run_checks(str(config_file), synchronised=lambda: True)}
+    write_status(status_path(config), {
+        "locker_id": config.locker.id, "written_at": datetime.now(UTC).isoformat(), "ok": False,
+        "problem": DISK_FULL, "detail": "OperationalError: database or disk is full",
+        "bays": [], "reader_ok": True,
+    })
+    checks = {c.name: c for c in run_checks(str(config_file), synchronised=lambda: True)}
+    assert checks["writes"].ok is False
+    assert "cannot record taps: disk full" in checks["writes"].line()
+    assert "free disk space" in checks["writes"].line()

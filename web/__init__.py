@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 from kiosk.config import Config
 from kiosk.db import Database
 from web import access
-from web.helpers import AppState, format_hhmm, format_when, utc_now
+from web.helpers import AppState, DbIdConverter, format_hhmm, format_when, utc_now
 from web.security import LoginLimiter, install_security, load_secret_key
 from web.sessions import DatabaseSessionInterface
 
@@ -62,6 +62,7 @@ def create_app(
     ``CLOCK`` (a callable returning an aware datetime) and ``IMPORT_DIR``.
     """
     app = Flask(__name__)
+    app.url_map.converters["id"] = DbIdConverter  # before the blueprints' rules use it
     app.config.from_mapping(DEFAULTS)
     if test_config:
         app.config.from_mapping(test_config)

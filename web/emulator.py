@@ -39,7 +39,7 @@ from web.access import (
     visible_classes,
     visible_pupil,
 )
-from web.helpers import config, form_int, now, state
+from web.helpers import config, form_id, now, state
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def api_state():
 def tap():
     """Tap a pupil's card (``pupil_id``) or a new unknown card (``unknown=1``)."""
     cards = _cards()
-    pupil_id = form_int("pupil_id")
+    pupil_id = form_id("pupil_id")
     if pupil_id is not None:
         pupil = visible_pupil(pupil_id)
         uid = next((c.uid for c in pupil.cards if c.active), None)

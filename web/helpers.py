@@ -9,9 +9,18 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from flask import abort, current_app, request
+from werkzeug.routing import IntegerConverter
 
 from kiosk.config import Config
 from kiosk.db import Database
+from kiosk.inputs import (
+    MAX_DB_ID,
+    MAX_DB_ID_DIGITS,
+    InputError,
+    check_text,
+    parse_day,
+    parse_int,
+)
 from web.security import LoginLimiter
 
 
@@ -67,29 +76,76 @@ def format_when(value: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
+class DbIdConverter(IntegerConverter):
+    """``<id:name>`` in a URL: a database id, 1..2^63-1; anything else is a 404.
+
+    Werkzeug's ``int`` converter takes any length of digits, and an id past
+    SQLite's 64 bits overflowed in the driver (a 500).
+    """
+
+    regex = rf"[0-9]{{1,{MAX_DB_ID_DIGITS}}}"  # ASCII only: \d also matches other scripts
+
+    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002 - werkzeug's name
+        super().__init__(map, min=1, max=MAX_DB_ID)
+
+
+def bad_request(error: InputError):
+    """Abort with 400 and the input error's message."""
+    abort(400, str(error))
+
+
 def form_text(name: str, *, max_length: int = 500) -> str:
-    """A stripped text field, 400 if absurdly long."""
+    """A stripped text field; 400 if absurdly long or if it holds control characters."""
     value = request.form.get(name, "").strip()
     if len(value) > max_length:
         abort(400, f"{name} is too long")
-    return value
+    try:
+        return check_text(value, name)
+    except InputError as error:
+        bad_request(error)
 
 
-def form_int(name: str, *, source: dict | None = None) -> int | None:
-    """An optional whole number from the form (or ``source``); 400 if it is not one."""
+def arg_text(name: str, *, max_length: int = 200) -> str:
+    """A query argument as text ("" if absent); 400 if too long or holding control characters
+    (which no filter value has, and PostgreSQL refuses NUL in a string)."""
+    value = request.args.get(name, "")
+    if len(value) > max_length:
+        abort(400, f"{name} is too long")
+    try:
+        return check_text(value, name)
+    except InputError as error:
+        bad_request(error)
+
+
+def form_int(
+    name: str, *, source: dict | None = None, minimum: int = -MAX_DB_ID, maximum: int = MAX_DB_ID
+) -> int | None:
+    """An optional whole number from the form (or ``source``) within ``minimum..maximum``;
+    400 with a message if it is not one."""
     raw = (source if source is not None else request.form).get(name, "").strip()
     if not raw:
         return None
     try:
-        return int(raw)
-    except ValueError:
-        abort(400, f"{name} must be a whole number")
+        return parse_int(raw, name, minimum=minimum, maximum=maximum)
+    except InputError as error:
+        bad_request(error)
+
+
+def form_id(name: str, *, source: dict | None = None, required: bool = False) -> int | None:
+    """An optional database id from the form (or ``source``): 1..2^63-1, else 400."""
+    value = form_int(name, source=source, minimum=1, maximum=MAX_DB_ID)
+    if value is None and required:
+        abort(400, f"{name} is required")
+    return value
 
 
 def arg_date(name: str, default: date | None = None) -> date | None:
-    """A ``YYYY-MM-DD`` query argument, ``default`` if absent or malformed."""
+    """A ``YYYY-MM-DD`` query argument (see :func:`kiosk.inputs.parse_day` for the bounds);
+    ``default`` if absent, 400 with a message if malformed or out of range."""
     raw = request.args.get(name, "").strip()
-    try:
-        return date.fromisoformat(raw) if raw else default
-    except ValueError:
+    if not raw:
         return default
+    try:
+        return parse_day(raw, name)
+    except InputError as error:
+        bad_request(error)

@@ -10,9 +10,9 @@ import csv
 import io
 import logging
 from collections.abc import Iterator
-from datetime import UTC, date
+from datetime import UTC
 
-from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 from sqlalchemy import Select, select
 
 from kiosk.events import Kind
@@ -20,7 +20,7 @@ from kiosk.models import Event, Pupil
 from kiosk.policy import local_day_bounds
 from kiosk.status import iso_local
 from web.access import actor, db_session, login_required, visible_classes
-from web.helpers import arg_date, config, form_int, local, now, state
+from web.helpers import arg_date, arg_text, config, form_id, local, now, state
 from web.pupils import class_names
 
 log = logging.getLogger(__name__)
@@ -34,18 +34,22 @@ KINDS = [kind.value for kind in Kind]
 
 
 def _filters() -> dict:
+    """The filters from the query string, checked here so a bad one is a 400 before any
+    output (the CSV export streams: once its 200 has started it cannot turn into an error)."""
     today = local(now()).date()
     start = arg_date("from", today)
     end = arg_date("to", today)
     if end < start:
         start, end = end, start
     kind = request.args.get("kind", "")
+    if kind and kind not in KINDS:
+        abort(400, f"kind must be one of {', '.join(KINDS)}")
     return {
         "from": start,
         "to": end,
-        "class": request.args.get("class", "")[:64],
-        "pupil": form_int("pupil", source=request.args),
-        "kind": kind if kind in KINDS else "",
+        "class": arg_text("class", max_length=64),
+        "pupil": form_id("pupil", source=request.args),
+        "kind": kind,
     }
 
 
@@ -124,7 +128,7 @@ def export():
                     event.card_uid, event.locker_id, event.bay, event.actor, event.reason,
                 ))
 
-    stamp = date.today().isoformat()
+    stamp = local(now()).date().isoformat()  # the school's day on the app's clock
     return Response(
         stream_with_context(generate()), mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="phonelocker-events-{stamp}.csv"'},

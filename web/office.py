@@ -16,12 +16,13 @@ from sqlalchemy import select
 
 from kiosk.commands import DEFAULT_UNLOCK_SECONDS, kiosk_online, queue_unlock
 from kiosk.events import Kind
+from kiosk.inputs import InputError, check_bay, check_text, parse_db_id
 from kiosk.models import Command, Holding, Locker, Pupil
 from kiosk.pupils import ActionError, office_takes_phone, release_early
 from kiosk.status import local_today, locker_states
 from web.access import actor, db_session, office_required, visible_pupil
 from web.commandstatus import describe
-from web.helpers import config, form_int, form_text, now
+from web.helpers import bad_request, config, form_id, form_int, form_text, now
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,11 @@ HANDBACK_KINDS = {"office_return": Kind.OFFICE_RETURN, "kept_in_office": Kind.KE
 def index():
     """The office page: unlock form, early collection, phones taken by the office."""
     db = db_session()
-    ids = [int(part) for part in request.args.get("commands", "").split(",") if part.isdigit()]
+    try:
+        ids = [parse_db_id(part, "commands") for part in
+               request.args.get("commands", "").split(",")[:100] if part.strip()]
+    except InputError as error:
+        bad_request(error)
     commands = [describe(db, c) for c in db.scalars(select(Command).where(Command.id.in_(ids)))]
     pupils = list(db.scalars(select(Pupil).where(Pupil.active)
                              .order_by(Pupil.class_name, Pupil.name)))
@@ -52,15 +57,19 @@ def index():
 
 def _target(text: str) -> tuple[str | None, int | None]:
     """``all``, ``locker:ID`` or ``bay:ID:N`` -> (locker id or None, bay or None)."""
+    try:
+        check_text(text, "target")
+    except InputError as error:
+        bad_request(error)
     kind, _, rest = text.partition(":")
     if kind == "all" and not rest:
         return None, None
     if kind == "locker" and rest:
         return rest, None
     locker, _, bay = rest.rpartition(":")
-    if kind == "bay" and locker and bay.isdigit():
+    if kind == "bay" and locker and bay.isascii() and bay.isdigit() and len(bay) <= 3:
         return locker, int(bay)
-    abort(400, "unknown unlock target")
+    abort(400, "unknown unlock target: use all, locker:ID or bay:ID:N")
 
 
 @bp.post("/office/unlock")
@@ -77,14 +86,20 @@ def unlock():
     if not reason:
         flash("An emergency unlock needs a reason.", "error")
         return redirect(url_for("office.index"))
-    if locker_id is not None and db.get(Locker, locker_id) is None:
+    locker = db.get(Locker, locker_id) if locker_id is not None else None
+    if locker_id is not None and locker is None:
         abort(400, "no such locker")
-    if not kiosk_online(db, locker_id, max_age=config().web.offline_after_seconds):
+    if locker is not None:
+        try:
+            check_bay(bay, (b.number for b in locker.bays), what=f"{locker.id} bay")
+        except InputError as error:
+            bad_request(error)
+    if not kiosk_online(db, locker_id, max_age=config().web.offline_after_seconds, now=now()):
         flash("kiosk offline: no fresh heartbeat, nothing was unlocked. Use the locker's key.",
               "error")
         return redirect(url_for("office.index"))
     commands = queue_unlock(db, actor=actor(), reason=reason, locker_id=locker_id, bay=bay,
-                            seconds=seconds)
+                            seconds=seconds, now=now())
     db.commit()
     log.info("unlock %s/%s queued by %s", locker_id or "all", bay or "all", actor())
     ids = ",".join(str(c.id) for c in commands)
@@ -102,11 +117,12 @@ def _back(pupil: Pupil):
 @office_required
 def release():
     """Authorise an early collection today for one pupil."""
-    pupil = visible_pupil(form_int("pupil_id") or 0)
+    pupil = visible_pupil(form_id("pupil_id", required=True))
     db = db_session()
     try:
+        moment = now()
         release_early(db, pupil, by=actor(), reason=form_text("reason"),
-                      on_date=local_today(config(), now()))
+                      on_date=local_today(config(), moment), now=moment)
     except ActionError as error:
         db.rollback()
         flash(f"Not authorised: {error}", "error")
@@ -120,13 +136,14 @@ def release():
 @office_required
 def handback():
     """Record that the office took a phone out: handed back, or kept in the office."""
-    pupil = visible_pupil(form_int("pupil_id") or 0)
+    pupil = visible_pupil(form_id("pupil_id", required=True))
     kind = HANDBACK_KINDS.get(request.form.get("kind", ""))
     if kind is None:
         abort(400, "kind must be office_return or kept_in_office")
     db = db_session()
     try:
-        office_takes_phone(db, pupil, actor=actor(), reason=form_text("reason"), kind=kind)
+        office_takes_phone(db, pupil, actor=actor(), reason=form_text("reason"), kind=kind,
+                           now=now())
     except ActionError as error:
         db.rollback()
         flash(f"Not recorded: {error}", "error")
@@ -137,7 +154,7 @@ def handback():
     return _back(pupil)
 
 
-@bp.get("/api/commands/<int:command_id>")
+@bp.get("/api/commands/<id:command_id>")
 @office_required
 def api_command(command_id: int):
     """A command's status for the page that sent it: done, waiting or kiosk offline."""

@@ -12,6 +12,7 @@ import logging
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from kiosk.inputs import InputError, check_bay, known_bays
 from kiosk.models import Command, Pupil
 from kiosk.pupils import ActionError, add_pupil, update_pupil
 from kiosk.status import pupil_states, query_events, recent_unknown_cards
@@ -25,7 +26,7 @@ from web.access import (
     visible_pupil,
 )
 from web.commandstatus import describe
-from web.helpers import config, form_int, form_text, now
+from web.helpers import arg_text, config, form_id, form_int, form_text, now
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ def class_names() -> list[str]:
 @login_required
 def index():
     """Pupils of the user's classes, optionally one class, optionally with leavers."""
-    wanted = request.args.get("class") or None
+    wanted = arg_text("class", max_length=64) or None
     show_left = request.args.get("left") == "1"
     classes = visible_classes()
     if wanted is not None:
@@ -58,7 +59,7 @@ def index():
                            wanted=wanted, show_left=show_left)
 
 
-@bp.get("/<int:pupil_id>")
+@bp.get("/<id:pupil_id>")
 @login_required
 def detail(pupil_id: int):
     """One pupil: today's state, cards (with revoked ones), Year 5 approvals, history."""
@@ -69,12 +70,12 @@ def detail(pupil_id: int):
     today = next((row for row in states if row["id"] == pupil.id), None)
     events = list(query_events(db, pupil_id=pupil.id, newest_first=True, limit=HISTORY_ROWS))
     command = None
-    command_id = form_int("command", source=request.args)
+    command_id = form_id("command", source=request.args)
     if command_id is not None and can_office():
         row = db.get(Command, command_id)
         if row is not None and row.pupil_id == pupil.id:
             command = describe(db, row)
-    unknown = recent_unknown_cards(db) if can_office() else []
+    unknown = recent_unknown_cards(db, now=now()) if can_office() else []
     return render_template(
         "pupils/detail.html", pupil=pupil, today=today, events=events, command=command,
         unknown_cards=unknown,
@@ -82,14 +83,19 @@ def detail(pupil_id: int):
 
 
 def _pupil_fields() -> dict:
-    year = form_int("year")
+    year = form_int("year", minimum=0, maximum=99)
     if year is None:
         raise ActionError("a pupil needs a year")
+    bay = form_int("bay", minimum=1, maximum=999)
+    try:
+        check_bay(bay, known_bays(db_session(), config()))
+    except InputError as error:
+        raise ActionError(str(error)) from None
     return {
         "name": form_text("name", max_length=200),
         "year": year,
         "class_name": form_text("class_name", max_length=64),
-        "bay": form_int("bay"),
+        "bay": bay,
     }
 
 
@@ -103,7 +109,7 @@ def new():
             pupil = add_pupil(
                 db, **_pupil_fields(), actor=actor(),
                 external_id=form_text("external_id", max_length=64) or None,
-                card_uid=form_text("card_uid", max_length=40) or None,
+                card_uid=form_text("card_uid", max_length=40) or None, now=now(),
             )
         except ActionError as error:
             db.rollback()
@@ -117,7 +123,7 @@ def new():
                            class_names=class_names())
 
 
-@bp.route("/<int:pupil_id>/edit", methods=["GET", "POST"])
+@bp.route("/<id:pupil_id>/edit", methods=["GET", "POST"])
 @office_required
 def edit(pupil_id: int):
     """Change name, year, class or bay."""
@@ -125,7 +131,7 @@ def edit(pupil_id: int):
     if request.method == "POST":
         db = db_session()
         try:
-            changed = update_pupil(db, pupil, actor=actor(), **_pupil_fields())
+            changed = update_pupil(db, pupil, actor=actor(), **_pupil_fields(), now=now())
         except ActionError as error:
             db.rollback()
             flash(f"Not saved: {error}", "error")
@@ -137,7 +143,7 @@ def edit(pupil_id: int):
                            class_names=class_names())
 
 
-@bp.post("/<int:pupil_id>/active")
+@bp.post("/<id:pupil_id>/active")
 @office_required
 def set_active(pupil_id: int):
     """Deactivate a pupil who has left (their cards are refused, history kept), or undo it."""
@@ -146,7 +152,7 @@ def set_active(pupil_id: int):
     if active not in ("0", "1"):
         abort(400, "active must be 0 or 1")
     db = db_session()
-    update_pupil(db, pupil, actor=actor(), active=active == "1")
+    update_pupil(db, pupil, actor=actor(), active=active == "1", now=now())
     db.commit()
     flash(f"{pupil.name} is {'active again' if active == '1' else 'marked as left'}.", "ok")
     return redirect(url_for("pupils.detail", pupil_id=pupil.id))

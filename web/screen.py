@@ -22,6 +22,7 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 
 from kiosk.models import KioskStatus, Locker
 from kiosk.policy import tap_message
+from kiosk.runtime_status import current_fault
 from kiosk.status import heartbeat_fresh
 from web.access import db_session, login_required
 from web.helpers import config, local, now
@@ -77,6 +78,18 @@ def screen_state(locker_id: str, moment: datetime) -> dict:
         "online": False,
         "reader_ok": False,
     }
+    fault = current_fault(cfg, locker_id, moment)
+    if fault is not None:  # the kiosk cannot record taps: the heartbeat may be stale
+        problem = fault["problem"]
+        shut = all(bay.get("locked") for bay in fault.get("bays") or [])
+        return {
+            **state, "tone": "fault", "message": problem[:1].upper() + problem[1:],
+            "detail": ("Phones stay locked in. " if shut else "") + "See the office",
+            "online": status is not None and heartbeat_fresh(
+                status, now_utc, cfg.web.offline_after_seconds),
+            "reader_ok": bool(fault.get("reader_ok")),
+            "problem": problem,
+        }
     if status is None:
         return {**state, "tone": "fault", "message": "Locker not started yet", "detail": ""}
     state["online"] = heartbeat_fresh(status, now_utc, cfg.web.offline_after_seconds)

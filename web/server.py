@@ -31,11 +31,16 @@ def _options(trusted_proxy: str | None) -> dict:
 
 
 def serve(app: Flask, host: str, port: int, *, trusted_proxy: str | None = None) -> None:
-    """Serve ``app`` on ``host:port`` until interrupted."""
-    from waitress import serve as waitress_serve
+    """Serve ``app`` on ``host:port`` until interrupted.
 
+    Binding comes first, so a port in use or a bad address raises (OSError,
+    ValueError) before the log says the dashboard is up.
+    """
+    from waitress import create_server
+
+    server = create_server(app, host=host, port=port, **_options(trusted_proxy))
     log.info("dashboard on http://%s:%d/", host, port)
-    waitress_serve(app, host=host, port=port, **_options(trusted_proxy))
+    server.run()
 
 
 def start_in_thread(app: Flask, host: str, port: int) -> Callable[[], None]:

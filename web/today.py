@@ -13,6 +13,7 @@ from itertools import groupby
 
 from flask import Blueprint, current_app, jsonify, render_template
 
+from kiosk.runtime_status import with_faults
 from kiosk.status import locker_states, pupil_states
 from web.access import db_session, login_required, scope_last_taps, visible_classes
 from web.helpers import config, now
@@ -59,8 +60,14 @@ def today_view() -> dict:
             "refused_taps": sum(p["refused_today"] for p in pupils),
             "overnight": sum(p["overnight"] for p in pupils),
         },
-        "lockers": scope_last_taps(locker_states(db, cfg, now=moment)),
+        "lockers": _lockers(db, cfg, moment),
     }
+
+
+def _lockers(db, cfg, moment) -> list[dict]:
+    """The heartbeats, corrected by a kiosk's status file when it cannot record taps,
+    with each last tap shown only as far as the viewer may see it."""
+    return scope_last_taps(with_faults(locker_states(db, cfg, now=moment), cfg, moment))
 
 
 def _sections(view: dict, names: tuple[str, ...]) -> dict[str, str]:
@@ -91,6 +98,6 @@ def api_today():
 @login_required
 def api_lockers():
     """Each locker's heartbeat: online, reader, bays, doors, LEDs, last tap (whose, if allowed)."""
-    lockers = scope_last_taps(locker_states(db_session(), config(), now=now()))
+    lockers = _lockers(db_session(), config(), now())
     html = render_template(SECTIONS["lockers"], lockers=lockers)
     return jsonify({"lockers": lockers, "html": {"lockers": html}})

@@ -130,7 +130,11 @@ def test_history_filters(as_user, ids):
     assert "Harry Lee" in page and "Amara Okafor" not in page
     page = client.get("/history?from=2001-01-01&to=2001-01-02").get_data(as_text=True)
     assert "No events match" in page
-    assert client.get("/history?from=garbage&kind=nonsense").status_code == 200
+    # a filter the page cannot read is refused with a message, not silently replaced
+    response = client.get("/history?from=garbage")
+    assert response.status_code == 400 and "is not a date YYYY-MM-DD" in response.text
+    response = client.get("/history?kind=nonsense")
+    assert response.status_code == 400 and "kind must be one of" in response.text
 
 
 def test_history_csv_is_streamed(as_user):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from kiosk.models import KioskStatus
+from kiosk.runtime_status import DISK_FULL, status_path, write_status
 from web.screen import HOLD_SECONDS
 
 from .conftest import AMARA_CARD, LOCKER, login
@@ -118,3 +119,44 @@ def test_the_lockers_panel_links_to_the_screen(as_user, heartbeat):
     heartbeat()
     page = as_user("teacher6k").get("/").get_data(as_text=True)
     assert f'href="/screen?locker={LOCKER}"' in page
+
+
+def kiosk_cannot_record(config, *, age: float = 1.0) -> None:
+    """The kiosk's status file as the daemon writes it while the disk is full."""
+    write_status(status_path(config), {
+        "locker_id": LOCKER, "ok": False, "problem": DISK_FULL,
+        "written_at": (datetime.now(UTC) - timedelta(seconds=age)).isoformat(),
+        "detail": "OperationalError: database or disk is full", "reader_ok": True,
+        "bays": [{"bay": 1, "locked": True, "door": "closed"},
+                 {"bay": 2, "locked": True, "door": "closed"}],
+        "leds": {"green": False, "red": True, "buzzer": False},
+    })
+
+
+def test_disk_full_is_shown_with_the_real_lock_state_not_offline(as_user, heartbeat, config):
+    heartbeat(age_seconds=60, locked=False)  # the last beat written: bay 1 open
+    client = as_user("office")
+    before = client.get("/api/lockers").get_json()
+    assert before["lockers"][0]["bays"][0]["locked"] is False  # what staff used to see
+    assert ">offline<" in before["html"]["lockers"]
+    kiosk_cannot_record(config)
+    after = client.get("/api/lockers").get_json()
+    locker = after["lockers"][0]
+    assert locker["problem"] == DISK_FULL and locker["state_from"] == "status file"
+    assert [bay["locked"] for bay in locker["bays"]] == [True, True]
+    assert "Cannot record taps: disk full" in after["html"]["lockers"]
+    assert ">offline<" not in after["html"]["lockers"]
+    assert ">unlocked<" not in after["html"]["lockers"]
+    today = client.get("/api/today").get_json()
+    assert today["lockers"][0]["problem"] == DISK_FULL
+    state = client.get("/api/screen").get_json()
+    assert (state["tone"], state["message"]) == ("fault", "Cannot record taps: disk full")
+    assert "Phones stay locked in" in state["detail"]
+
+
+def test_an_old_status_file_is_ignored(as_user, heartbeat, config):
+    heartbeat(age_seconds=60)
+    kiosk_cannot_record(config, age=60)  # the kiosk stopped long ago
+    client = as_user("office")
+    assert client.get("/api/lockers").get_json()["lockers"][0]["problem"] is None
+    assert client.get("/api/screen").get_json()["message"] == "Locker offline"
