@@ -36,7 +36,8 @@ GOOD = {
     "timeout": "0.5",
 }
 #: parameters that must also be given (with a good value) for a command to finish quickly
-ALWAYS = {("tap",): ["--timeout", "0.5"], ("override",): ["--wait", "0"]}
+ALWAYS = {("tap",): ["--timeout", "0.5"], ("override",): ["--wait", "0"],
+          ("bench", "report"): ["--pupils", "10", "--days", "5", "--runs", "1"]}
 UNEXPECTED = "unexpected error"
 
 COMMANDS = sorted(path for path in leaf_commands(cli) if path not in LONG_RUNNING)

@@ -230,6 +230,8 @@ def test_report_command_writes_html_and_csv(week, config_file, tmp_path):
         (("--from", "2026-04-05", "--to", "2026-03-30"), "--from 2026-04-05 is after --to"),
         (("--to", "2026-03-30"), "--from is required"),
         (("--from", "2026-03-30", "--to", "2026-04-05", "--class", "9Z"), "no class called 9Z"),
+        (("--from", "0001-01-01", "--to", "2026-04-05"), "outside the years a report covers"),
+        (("--from", "2020-01-01", "--to", "2026-04-05"), "at most 731 days"),
     ],
 )
 def test_report_command_refuses_bad_input_in_one_line(week, config_file, tmp_path, args,
@@ -287,3 +289,12 @@ def test_days_and_the_0845_line_follow_uk_time_across_the_autumn_clock_change(db
     assert report.by_week[date(2026, 10, 19)].by_first == 1
     assert report.by_week[monday].by_first == 1  # 08:44 GMT, not 09:44 or 07:44
     assert report.by_week[monday].allowed == 1 and report.by_week[monday].collected == 1
+
+
+def test_bench_report_never_overwrites_a_file(config_file, tmp_path):
+    precious = tmp_path / "phonelocker.db"
+    precious.write_bytes(b"someone's database")
+    result = run_cli(config_file, "bench", "report", "--pupils", "10", "--days", "5",
+                     "--keep", str(precious), check=False)
+    assert result.returncode == 1 and "already exists" in result.stderr
+    assert precious.read_bytes() == b"someone's database"

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
 from kiosk.pupils import ActionError
-from kiosk.reports.figures import build_report
+from kiosk.reports.figures import build_report, check_range
 from kiosk.reports.render import CSV_TABLES, render_body, render_csv, stylesheet
 from kiosk.staff import check_classes
 from web.access import actor, db_session, login_required, visible_classes
@@ -52,8 +52,10 @@ def _request() -> dict:
     today = local(now()).date()
     start = _arg_day("from", today - timedelta(days=DEFAULT_DAYS - 1))
     end = _arg_day("to", today)
-    if end < start:
-        abort(400, f"the report starts on {start} but ends before it, on {end}")
+    try:
+        check_range(start, end)
+    except ValueError as error:
+        abort(400, str(error))
     asked = request.args.get("class", "").strip()[:64]
     allowed = visible_classes()
     if asked:

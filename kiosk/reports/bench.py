@@ -193,8 +193,8 @@ def run_report_bench(*, pupils: int, days: int, runs: int = 3, keep: Path | None
 
     with tempfile.TemporaryDirectory(prefix="phonelocker-bench-report-") as workdir:
         path = keep or Path(workdir) / "school.db"
-        if path.exists():
-            path.unlink()
+        if path.exists():  # never overwrite: it could be someone's database
+            raise FileExistsError(f"{path} already exists")
         config = Config(database=DatabaseConfig(url=f"sqlite:///{path}"))
         database = Database(config.database.url)
         try:

@@ -52,13 +52,17 @@ def register(cli: click.Group, command) -> None:
     def report(ctx: Context, from_: str | None, to: str | None, classes: tuple[str, ...],
                fmt: str, table: str, output: Path | None) -> None:
         """The phone policy report for a range of days: standalone HTML or CSV."""
-        from kiosk.reports.figures import build_report
+        from kiosk.reports.figures import build_report, check_range
         from kiosk.reports.render import render_csv, render_file
         from kiosk.staff import check_classes
 
         start, end = parse_day(from_, "--from"), parse_day(to, "--to")
         if end < start:
             usage_error(f"--from {start} is after --to {end}")
+        try:
+            check_range(start, end)
+        except ValueError as error:
+            usage_error(str(error))
         config = ctx.config
         with ctx.database().session() as session:
             try:
@@ -81,17 +85,27 @@ def register(cli: click.Group, command) -> None:
     bench_group = cli.commands["bench"]
 
     @command(bench_group, "report")
-    @click.option("--pupils", default=2000, show_default=True, type=click.IntRange(10))
+    @click.option("--pupils", default=2000, show_default=True, type=click.IntRange(10, 100_000))
     @click.option("--days", default=190, show_default=True, type=click.IntRange(5, 400),
                   help="School days (weekdays) in the year.")
     @click.option("--runs", default=3, show_default=True, type=click.IntRange(1, 20))
     @click.option("--keep", type=click.Path(dir_okay=False, path_type=Path),
-                  help="Build the database in this file and keep it (default: a temporary one).")
+                  help="Build the database in this new file and keep it "
+                       "(default: a temporary one).")
     @click.option("--json", "as_json", is_flag=True)
     def bench_report(pupils: int, days: int, runs: int, keep: Path | None,
                      as_json: bool) -> None:
         """Build a school year in bulk and time the whole-year report (html and csv)."""
         from kiosk.reports.bench import run_report_bench
 
+        if keep is not None:
+            if keep.exists():
+                raise ActionError(f"--keep {keep} already exists: give a new file (nothing "
+                                  "is overwritten)")
+            try:
+                keep.touch(exist_ok=False)  # can it be made there at all?
+                keep.unlink()
+            except OSError as error:
+                raise ActionError(f"--keep {keep}: {error.strerror}") from error
         run_report_bench(pupils=pupils, days=days, runs=runs, keep=keep, as_json=as_json,
                          echo=click.echo)

@@ -62,6 +62,9 @@ HAND_IN_BY: tuple[time, time] = (time(8, 45), time(9, 0))
 LATE_AFTER = timedelta(minutes=30)
 #: how far before the range the events are read, to know phones already in the locker
 LOOKBACK_DAYS = 31
+#: the longest range a report covers (two school years), and the years it may cover
+MAX_RANGE_DAYS = 731
+YEARS = (2000, 2199)
 #: when in the day a Year 5 approval must be in force for the pupil to count as allowed
 APPROVAL_CHECKED_AT = time(12, 0)
 
@@ -161,6 +164,19 @@ class Report:
         for (_week, code), count in self.refusals.items():
             totals[code] += count
         return totals
+
+
+def check_range(start: date, end: date) -> None:
+    """Raise ValueError, saying why, unless ``start``..``end`` is a range a report can cover."""
+    if end < start:
+        raise ValueError(f"the report starts on {start} but ends before it, on {end}")
+    for day in (start, end):
+        if not YEARS[0] <= day.year <= YEARS[1]:
+            raise ValueError(f"{day} is outside the years a report covers "
+                             f"({YEARS[0]}-{YEARS[1]})")
+    if (end - start).days + 1 > MAX_RANGE_DAYS:
+        raise ValueError(f"a report covers at most {MAX_RANGE_DAYS} days (two school years); "
+                         f"{start} to {end} is {(end - start).days + 1}")
 
 
 def monday(day: date) -> date:
@@ -342,8 +358,7 @@ def build_report(
     ``now`` (aware) is the caller's clock: a day that has not ended yet has no
     overnight or missed collections. Raises ValueError if ``end`` is before ``start``.
     """
-    if end < start:
-        raise ValueError(f"the report starts on {start} but ends before it, on {end}")
+    check_range(start, end)
     zone = config.policy.zone
     now_naive = _naive(now)
     whole_school = classes is None

@@ -107,6 +107,8 @@ def test_csv_download(as_user):
         ({"from": "30/03/2026", "to": "2026-04-05"}, "is not a date YYYY-MM-DD"),
         ({**WEEK, "class": "9Z"}, "no class called 9Z in the school"),
         ({**WEEK, "table": "nope"}, "choose from weekly, refusals, unlocks, approvals"),
+        ({"from": "0001-01-01", "to": "2026-04-05"}, "outside the years a report covers"),
+        ({"from": "2020-01-01", "to": "2026-04-05"}, "at most 731 days"),
     ],
 )
 def test_bad_requests_are_400_with_a_message(as_user, query, message):
