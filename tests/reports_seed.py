@@ -2,7 +2,7 @@
 
 Monday 30 March to Friday 3 April 2026, the first week of British Summer Time
 (so a report reading UTC as local time gets the 08:45 line wrong by an hour).
-Built with the project's writers (kiosk.pupils, kiosk.events.record_event) at
+Built with the project's writers (kiosk.school.pupils, kiosk.store.events.record_event) at
 known times. Two classes:
 
 6K (Year 6, collection 15:15, late after 15:45)
@@ -32,9 +32,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from kiosk.events import Kind, record_event
-from kiosk.models import Bay, Locker, Pupil
-from kiosk.pupils import add_pupil, approve_year5, update_pupil
+from kiosk.school.pupils import add_pupil, approve_year5, update_pupil
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import Bay, Locker, Pupil
 
 ZONE = ZoneInfo("Europe/London")
 MONDAY = date(2026, 3, 30)

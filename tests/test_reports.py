@@ -12,14 +12,14 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from kiosk.events import Kind, record_event
-from kiosk.models import Pupil
 from kiosk.policy import Refusal
-from kiosk.pupils import add_pupil
 from kiosk.reports.bench import build_school_year
 from kiosk.reports.figures import Counts, build_report
 from kiosk.reports.render import render_csv, render_file
 from kiosk.reports.words import REFUSAL_WORDS, refusal_words
+from kiosk.school.pupils import add_pupil
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import Pupil
 from tests.conftest import run_cli
 from tests.reports_seed import (
     AFTER,

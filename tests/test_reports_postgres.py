@@ -6,9 +6,9 @@ import csv
 import io
 
 from kiosk.config import parse_config
-from kiosk.db import Database
 from kiosk.reports.figures import build_report
 from kiosk.reports.render import render_csv
+from kiosk.store.db import Database
 from tests.reports_seed import AFTER, EXPECTED, EXPECTED_REFUSALS, MONDAY, SUNDAY, seed_week
 from tests.test_postgres import pg_url  # noqa: F401 - the fixture: a database of its own
 from tests.test_reports import FIELDS

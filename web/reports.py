@@ -13,10 +13,10 @@ from datetime import date, timedelta
 
 from flask import Blueprint, Response, abort, render_template, request, url_for
 
-from kiosk.pupils import ActionError
+from kiosk.errors import ActionError
 from kiosk.reports.figures import build_report, check_range
 from kiosk.reports.render import CSV_TABLES, render_body, render_csv, stylesheet
-from kiosk.staff import check_classes
+from kiosk.school.staff import check_classes
 from web.access import actor, db_session, login_required, visible_classes
 from web.helpers import config, local, now
 from web.pupils import class_names

@@ -6,7 +6,7 @@ of 30, mostly Year 6, some Year 5 with and without approval, a few from other
 years; on each school day most allowed pupils hand in between 08:20 and 09:10
 and collect after the collection time, some late, a few kept overnight or
 handed back by the office, and refused taps of every kind. Events are the
-project's own rows (:func:`kiosk.events.event_values`) inserted with one
+project's own rows (:func:`kiosk.store.events.event_values`) inserted with one
 ``executemany`` per batch. A fixed seed makes every run build the same year.
 
 :func:`run_report_bench` then times the whole-year, whole-school report: the
@@ -31,11 +31,11 @@ from typing import Any
 
 from sqlalchemy import insert
 
-from kiosk.bench import machine_info
 from kiosk.config import Config, DatabaseConfig
-from kiosk.db import Database
-from kiosk.events import Kind, event_values
-from kiosk.models import Bay, Card, Event, Holding, Locker, Pupil, Year5Approval
+from kiosk.devtools.bench import machine_info
+from kiosk.store.db import Database
+from kiosk.store.events import Kind, event_values
+from kiosk.store.models import Bay, Card, Event, Holding, Locker, Pupil, Year5Approval
 
 BATCH = 20000
 LOCKER = "locker-1"

@@ -1,6 +1,6 @@
 """``phonelocker report`` and ``phonelocker bench report``.
 
-:func:`register` adds them; ``kiosk/cli.py`` calls it with its ``command``
+:func:`register` adds them; ``kiosk/cli/base.py`` calls it with its ``command``
 decorator (``--config`` and friendly errors). ``report`` writes the report as
 one standalone HTML file or a CSV table, to ``--output`` or standard output.
 Bad dates, ``--from`` after ``--to`` or an unknown class: one line, exit 2.
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from kiosk.pupils import ActionError
+from kiosk.errors import ActionError
 
 
 def usage_error(message: str) -> None:
@@ -35,7 +35,7 @@ def parse_day(text: str | None, option: str) -> date:
 
 def register(cli: click.Group, command) -> None:
     """Add ``report`` to ``cli`` and ``report`` to its ``bench`` group."""
-    from kiosk.cli import Context, pass_ctx
+    from kiosk.cli.base import Context, pass_ctx
 
     @command(cli, "report")
     @click.option("--from", "from_", metavar="DATE", help="First day, YYYY-MM-DD (local).")
@@ -54,7 +54,7 @@ def register(cli: click.Group, command) -> None:
         """The phone policy report for a range of days: standalone HTML or CSV."""
         from kiosk.reports.figures import build_report, check_range
         from kiosk.reports.render import render_csv, render_file
-        from kiosk.staff import check_classes
+        from kiosk.school.staff import check_classes
 
         start, end = parse_day(from_, "--from"), parse_day(to, "--to")
         if end < start:

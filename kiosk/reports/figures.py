@@ -52,9 +52,9 @@ from sqlalchemy import DateTime, or_, select, text
 from sqlalchemy.orm import Session
 
 from kiosk.config import Config
-from kiosk.models import Event, Pupil, Year5Approval
 from kiosk.policy import Approval, approval_in_force, local_day_bounds
-from kiosk.prepared import Prepared
+from kiosk.store.models import Event, Pupil, Year5Approval
+from kiosk.store.prepared import Prepared
 
 #: the "handed in by" times, local; after the last one a hand-in is "later"
 HAND_IN_BY: tuple[time, time] = (time(8, 45), time(9, 0))
@@ -206,7 +206,7 @@ def _local_instant(day: date, at: time, zone) -> datetime:
 # through the ``at`` index first, so the scan is a primary-key range: short for
 # four weeks, and no sort for a year (``kind || ''`` keeps SQLite from choosing
 # the kind index and then sorting every row by id). Run on a DBAPI cursor
-# (kiosk/prepared.py): hundreds of thousands of rows, no per-row SQLAlchemy work.
+# (kiosk/store/prepared.py): hundreds of thousands of rows, no per-row SQLAlchemy work.
 ID_RANGE_SQL = text(
     "SELECT (SELECT MIN(id) FROM events WHERE at >= :since),"
     " (SELECT MAX(id) FROM events WHERE at < :until)"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from werkzeug.security import generate_password_hash
 
-from kiosk.db import Database
-from kiosk.models import StaffClass, StaffUser
+from kiosk.store.db import Database
+from kiosk.store.models import StaffClass, StaffUser
 from tests.reports_seed import AFTER, EXPECTED, seed_week
 from tests.web.conftest import PASSWORD, USERS
 

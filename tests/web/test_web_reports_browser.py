@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from kiosk.config import load_config
-from kiosk.db import Database
 from kiosk.reports.bench import build_school_year
-from kiosk.staff import create_user
+from kiosk.school.staff import create_user
+from kiosk.store.db import Database
 from tests.conftest import write_config
 from tests.web.conftest import free_port
 from tests.web.test_web_browser import CHROMIUM, CHROMIUM_ARGS, require_chromium
