@@ -316,6 +316,7 @@ STATE_LABELS = {
 @pass_ctx
 def status(ctx: Context, as_json: bool) -> None:
     """Today's state of every pupil's phone."""
+    from kiosk.registers.exceptions import kind_words
     from kiosk.status import pupil_states
 
     with ctx.database().session() as session:
@@ -326,6 +327,8 @@ def status(ctx: Context, as_json: bool) -> None:
     click.echo(f"Phones on {document['date']}")
     for row in document["pupils"]:
         label = STATE_LABELS[row["state"]]
+        if row["state"] == "not_handed_in" and row["exception"]:
+            label = f"keeps phone: {kind_words(row['exception']['kind'])}"
         when = row["collected_at"] or row["handed_in_at"]
         extra = f" at {when[11:16]}" if when else ""
         flag = "  (kept overnight)" if row["overnight"] else ""
@@ -556,6 +559,15 @@ def _attach_pupils_commands() -> None:
 
 
 _attach_pupils_commands()
+
+
+def _attach_registers_commands() -> None:
+    from kiosk.registers.cli import register
+
+    register(cli, command)
+
+
+_attach_registers_commands()
 
 
 def _attach_web_commands(group: click.Group) -> None:

@@ -79,6 +79,10 @@ def run_purge(ctx, *, dry_run: bool, actor: str) -> None:
         f"{verb} {result.commands} command(s) (finished more than 30 days ago, "
         "or for those pupils)"
     )
+    click.echo(
+        f"{verb} {result.exceptions} pupil exception(s) and {result.arrangements} staff "
+        "arrangement(s) (over before the events cut-off, or for those pupils)"
+    )
     for pupil_id, name, locker, bay in result.kept_with_phone:
         click.echo(
             f"kept pupil {pupil_id} {name}: their phone is still recorded in {locker} "

@@ -56,6 +56,10 @@ class Kind(StrEnum):
     COMMAND_EXPIRED = "command_expired"
     PURGE = "purge"
     ROLLOVER = "rollover"
+    EXCEPTION_ADDED = "exception_added"
+    EXCEPTION_ENDED = "exception_ended"
+    ARRANGEMENT_ADDED = "arrangement_added"
+    ARRANGEMENT_ENDED = "arrangement_ended"
 
 
 def event_values(

@@ -20,6 +20,7 @@ from kiosk.models import (
     Holding,
     KioskStatus,
     Pupil,
+    PupilException,
     Year5Approval,
     utcnow,
 )
@@ -62,6 +63,11 @@ def export_pupil(session: Session, pupil_id: int, config: Config) -> dict:
         select(EarlyRelease)
         .where(EarlyRelease.pupil_id == pupil_id)
         .order_by(EarlyRelease.on_date, EarlyRelease.id)
+    ).all()
+    exceptions = session.scalars(
+        select(PupilException)
+        .where(PupilException.pupil_id == pupil_id)
+        .order_by(PupilException.starts_on, PupilException.id)
     ).all()
     holding = session.get(Holding, pupil_id)
     events = session.scalars(
@@ -123,6 +129,22 @@ def export_pupil(session: Session, pupil_id: int, config: Config) -> dict:
                 "created_at": when(r.created_at),
             }
             for r in releases
+        ],
+        "exceptions": [
+            {
+                "id": x.id,
+                "kind": x.kind,
+                "reason": x.reason,
+                "agreed_by": x.agreed_by,
+                "from": day(x.starts_on),
+                "until": day(x.until),
+                "review": day(x.review_on),
+                "created_at": when(x.created_at),
+                "ended_at": when(x.ended_at),
+                "ended_by": x.ended_by,
+                "end_reason": x.end_reason,
+            }
+            for x in exceptions
         ],
         "holdings": [
             {

@@ -136,6 +136,52 @@ class EarlyRelease(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class PupilException(Base):
+    """An agreed exception: the pupil keeps their phone (medical, SEND, young carer, other).
+
+    In force from ``starts_on`` to ``until`` inclusive (open-ended if None) unless
+    ended early (``ended_at``); see :func:`kiosk.policy.exception_in_force`.
+    ``review_on`` is when the school agreed to look at it again.
+    """
+
+    __tablename__ = "pupil_exceptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id", ondelete="CASCADE"), index=True)
+    #: medical | send | young_carer | other
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    agreed_by: Mapped[str] = mapped_column(String(200))
+    starts_on: Mapped[date] = mapped_column(Date)
+    until: Mapped[date | None] = mapped_column(Date)
+    review_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(200))
+    end_reason: Mapped[str | None] = mapped_column(Text)
+    pupil: Mapped[Pupil] = relationship()
+
+
+class StaffArrangement(Base):
+    """A staff special arrangement the headteacher agreed (e.g. a phone for MFA codes).
+
+    ``staff_name`` is free text: the policy's staff are not all dashboard users.
+    """
+
+    __tablename__ = "staff_arrangements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_name: Mapped[str] = mapped_column(String(200), index=True)
+    arrangement: Mapped[str] = mapped_column(Text)
+    agreed_by: Mapped[str] = mapped_column(String(200))
+    starts_on: Mapped[date] = mapped_column(Date)
+    until: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(200))
+    end_reason: Mapped[str | None] = mapped_column(Text)
+
+
 class StaffUser(Base):
     __tablename__ = "staff_users"
 

@@ -251,3 +251,38 @@ def tap_message(result: str, opens_at: time) -> tuple[str, str]:
             template = "Not accepted: see your teacher"
         return "refused", template.format(opens_at=opens_at)
     return "fault", "Something went wrong: try again, or see your teacher"
+
+
+@dataclass(frozen=True)
+class Period:
+    """The days a register entry (a pupil's exception, a staff arrangement) covers.
+
+    ``ended_on`` is the local day it was ended early, if it was: an entry
+    ended on a day no longer applies on that day.
+    """
+
+    starts_on: date
+    until: date | None = None
+    ended_on: date | None = None
+
+
+#: how far ahead the office is told of an exception's review date
+REVIEW_NOTICE_DAYS = 14
+
+
+def exception_in_force(period: Period, day: date) -> bool:
+    """Whether an entry applies on ``day``: started, not past ``until``, not ended by then.
+
+    ``until`` is the last day it applies (inclusive); past it the entry stops
+    applying by itself.
+    """
+    if period.starts_on > day:
+        return False
+    if period.until is not None and day > period.until:
+        return False
+    return period.ended_on is None or period.ended_on > day
+
+
+def review_due(review_on: date | None, day: date, notice_days: int = REVIEW_NOTICE_DAYS) -> bool:
+    """A review date that has passed or falls within ``notice_days`` of ``day``."""
+    return review_on is not None and review_on <= day + timedelta(days=notice_days)

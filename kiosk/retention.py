@@ -25,6 +25,8 @@ from kiosk.models import (
     Event,
     Holding,
     Pupil,
+    PupilException,
+    StaffArrangement,
     Year5Approval,
     naive_utc,
 )
@@ -55,6 +57,8 @@ class PurgeResult:
     early_releases: int = 0
     holdings: int = 0
     commands: int = 0
+    exceptions: int = 0
+    arrangements: int = 0
     scrubbed_events: int = 0
     #: leavers past retention kept because their phone is still recorded in a locker
     kept_with_phone: list[tuple[int, str, str, int]] = field(default_factory=list)
@@ -73,6 +77,8 @@ class PurgeResult:
             "holdings": self.holdings,
             "commands": self.commands,
             "scrubbed_events": self.scrubbed_events,
+            "exceptions": self.exceptions,
+            "arrangements": self.arrangements,
         }
 
 
@@ -94,7 +100,10 @@ def purge(
       card UID and any of their card UIDs quoted in the reason. A leaver whose phone
       is still recorded in a locker is kept (deleting would strand the phone);
     * finished commands whose ``finished_at`` (else ``created_at``) is more than
-      30 days ago.
+      30 days ago;
+    * pupils' exceptions and staff arrangements that finished (ended early, or past
+      their ``until`` day) before the events cut-off; a leaver's exceptions go with
+      the leaver.
 
     ``dry_run`` only counts. Otherwise one :data:`Kind.PURGE` event records the
     counts (no names).
@@ -152,6 +161,12 @@ def purge(
     )
     commands_to_go = old_commands | Command.pupil_id.in_(leavers)
     result.commands = count_rows(session, select(Command.id).where(commands_to_go))
+    exceptions_to_go = _finished_before(PupilException, result.events_before) | (
+        PupilException.pupil_id.in_(leavers))
+    result.exceptions = count_rows(session, select(PupilException.id).where(exceptions_to_go))
+    arrangements_to_go = _finished_before(StaffArrangement, result.events_before)
+    result.arrangements = count_rows(
+        session, select(StaffArrangement.id).where(arrangements_to_go))
 
     if dry_run:
         return result
@@ -164,6 +179,8 @@ def purge(
         update(Holding).where(Holding.event_id.in_(old_events)).values(event_id=None)
     )
     session.execute(delete(Event).where(Event.at < result.events_before))
+    session.execute(delete(PupilException).where(exceptions_to_go))
+    session.execute(delete(StaffArrangement).where(arrangements_to_go))
     if leavers:
         if uids:
             for event in session.scalars(
@@ -202,6 +219,12 @@ def purge(
     result.event_id = event.id
     session.expire_all()
     return result
+
+
+def _finished_before(model, cutoff: datetime):
+    """Register rows (exceptions, arrangements) over before ``cutoff``: ended early
+    before it, or whose last day ``until`` was before its day."""
+    return (model.ended_at < cutoff) | (model.until < cutoff.date())
 
 
 def checkpoint(session: Session) -> bool:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from kiosk.config import Config
 from kiosk.models import Card, Event, Holding, KioskStatus, Locker, Pupil, Year5Approval, utcnow
 from kiosk.policy import Approval, approval_in_force, local_day_bounds
+from kiosk.registers.queries import exceptions_in_force, status_field
 
 TAP_KINDS = ("deposit", "collect", "office_return", "kept_in_office")
 COLLECTED_KINDS = ("collect", "office_return", "kept_in_office")
@@ -53,7 +54,9 @@ def pupil_states(
 
     ``state`` is ``in_locker`` while a phone is held, ``collected`` once it
     has come out today, else ``not_handed_in``. A phone held since an earlier
-    day is ``in_locker`` with ``overnight: true``.
+    day is ``in_locker`` with ``overnight: true``. ``exception`` is null, or the
+    agreed exception in force today (``{kind, until, review}``): such a pupil
+    keeps the phone and is not expected to hand it in.
     """
     now = now or datetime.now(UTC)
     today = local_today(config, now)
@@ -92,6 +95,7 @@ def pupil_states(
                 row.revoked_at.replace(tzinfo=UTC) if row.revoked_at else None,
             )
         )
+    excepted = exceptions_in_force(session, today, config.policy.zone)
     rows = []
     for pupil in pupils:
         holding = holdings.get(pupil.id)
@@ -124,6 +128,8 @@ def pupil_states(
                 "has_card": pupil.id in cards,
                 "refused_today": refused.get(pupil.id, 0),
                 "active": pupil.active,
+                # an agreed exception in force today: the pupil keeps the phone
+                "exception": status_field(excepted.get(pupil.id)),
             }
         )
     return {"date": today.isoformat(), "pupils": rows}

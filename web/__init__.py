@@ -98,10 +98,12 @@ def _private_temp_dir() -> str:
 
 def _register_blueprints(app: Flask) -> None:
     from web import admin, auth, cards, emulator, history, imports, office, pupils, screen, today
+    from web.exceptions import bp as exceptions_bp
 
     modules = (auth, today, pupils, cards, imports, office, history, admin, emulator, screen)
     for module in modules:
         app.register_blueprint(module.bp)
+    app.register_blueprint(exceptions_bp)
 
 
 def _register_templates(app: Flask, config: Config) -> None:

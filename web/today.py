@@ -13,9 +13,16 @@ from itertools import groupby
 
 from flask import Blueprint, current_app, jsonify, render_template
 
+from kiosk.registers.queries import count_due_for_review
 from kiosk.runtime_status import with_faults
 from kiosk.status import locker_states, pupil_states
-from web.access import db_session, login_required, scope_last_taps, visible_classes
+from web.access import (
+    can_office,
+    db_session,
+    login_required,
+    scope_last_taps,
+    visible_classes,
+)
 from web.helpers import config, now
 
 bp = Blueprint("today", __name__)
@@ -49,19 +56,26 @@ def today_view() -> dict:
             for name, rows in groupby(pupils, key=lambda row: row["class"])
         ],
         "not_collected": [p for p in pupils if p["state"] == "in_locker"],
-        "not_handed_in": [p for p in pupils if p["allowed"] and p["state"] == "not_handed_in"],
+        "not_handed_in": [p for p in pupils if _expected(p)],
         "overnight": [p for p in pupils if p["overnight"]],
         "counts": {
             "in_locker": sum(p["state"] == "in_locker" for p in pupils),
             "collected": sum(p["state"] == "collected" for p in pupils),
-            "not_handed_in": sum(
-                p["allowed"] and p["state"] == "not_handed_in" for p in pupils
-            ),
+            "not_handed_in": sum(_expected(p) for p in pupils),
             "refused_taps": sum(p["refused_today"] for p in pupils),
             "overnight": sum(p["overnight"] for p in pupils),
         },
         "lockers": _lockers(db, cfg, moment),
+        # the office's notice: exceptions whose review date has passed or is near
+        "exceptions_due": (
+            count_due_for_review(db, local_now.date(), cfg.policy.zone) if can_office() else 0
+        ),
     }
+
+
+def _expected(pupil: dict) -> bool:
+    """Should have handed a phone in and has not: allowed one, no agreed exception."""
+    return pupil["allowed"] and pupil["state"] == "not_handed_in" and not pupil["exception"]
 
 
 def _lockers(db, cfg, moment) -> list[dict]:
