@@ -12,9 +12,11 @@ again with what was typed and the reason, so nothing is lost.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from kiosk.inputs import InputError, parse_day
@@ -118,21 +120,27 @@ def add():
 @office_required
 def end(exception_id: int):
     """End an exception today, with a reason (office and admin)."""
+    return _end(get_exception, end_exception, exception_id, "exceptions.index",
+                lambda row: f"the exception for {row.pupil.name} has ended; "
+                            "they are expected to hand their phone in.")
+
+
+def _end(get, finish, row_id: int, back: str, done: Callable[[Any], str]):
+    """End a register entry (404 if there is none); a refusal is flashed, nothing lost."""
     db = db_session()
     try:
-        row = get_exception(db, exception_id)
-    except ActionError:
-        return render_template("error.html", code=404, message="No such exception."), 404
+        row = get(db, row_id)
+    except ActionError as error:
+        abort(404, str(error))
     try:
-        end_exception(db, row, by=actor(), reason=form_text("reason"), now=now())
+        finish(db, row, by=actor(), reason=form_text("reason"), now=now())
     except ActionError as error:
         db.rollback()
         flash(f"Not ended: {error}", "error")
     else:
         db.commit()
-        flash(f"done: the exception for {row.pupil.name} has ended; "
-              "they are expected to hand their phone in.", "ok")
-    return redirect(url_for("exceptions.index"))
+        flash(f"done: {done(row)}", "ok")
+    return redirect(url_for(back))
 
 
 @bp.get("/arrangements")
@@ -177,17 +185,5 @@ def add_arrangement_view():
 @office_required
 def end_arrangement_view(arrangement_id: int):
     """End a staff special arrangement today, with a reason."""
-    db = db_session()
-    try:
-        row = get_arrangement(db, arrangement_id)
-    except ActionError:
-        return render_template("error.html", code=404, message="No such arrangement."), 404
-    try:
-        end_arrangement(db, row, by=actor(), reason=form_text("reason"), now=now())
-    except ActionError as error:
-        db.rollback()
-        flash(f"Not ended: {error}", "error")
-    else:
-        db.commit()
-        flash(f"done: the arrangement for {row.staff_name} has ended.", "ok")
-    return redirect(url_for("exceptions.arrangements"))
+    return _end(get_arrangement, end_arrangement, arrangement_id, "exceptions.arrangements",
+                lambda row: f"the arrangement for {row.staff_name} has ended.")

@@ -14,7 +14,14 @@ from sqlalchemy.orm import Session
 from kiosk.events import Kind, record_event
 from kiosk.models import StaffArrangement, naive_utc
 from kiosk.pupils import ActionError
-from kiosk.registers.common import MAX_NAME, MAX_TEXT, check_dates, local_date, required_text
+from kiosk.registers.common import (
+    MAX_NAME,
+    MAX_TEXT,
+    check_dates,
+    local_date,
+    mark_ended,
+    required_text,
+)
 
 
 def get_arrangement(session: Session, arrangement_id: int) -> StaffArrangement:
@@ -61,16 +68,10 @@ def end_arrangement(
     session: Session, row: StaffArrangement, *, by: str, reason: str, now: datetime
 ) -> StaffArrangement:
     """End an arrangement now."""
-    by = required_text(by, "who ended it (--by)", max_length=MAX_NAME)
-    reason = required_text(reason, "a reason", max_length=MAX_TEXT)
-    if row.ended_at is not None:
-        raise ActionError(f"arrangement {row.id} was already ended")
-    row.ended_at = naive_utc(now)
-    row.ended_by = by
-    row.end_reason = reason
+    mark_ended(row, what=f"arrangement {row.id}", by=by, reason=reason, now=now)
     record_event(
-        session, Kind.ARRANGEMENT_ENDED, at=row.ended_at, actor=by,
-        reason=f"arrangement {row.id} for {row.staff_name} ended: {reason}",
+        session, Kind.ARRANGEMENT_ENDED, at=row.ended_at, actor=row.ended_by,
+        reason=f"arrangement {row.id} for {row.staff_name} ended: {row.end_reason}",
     )
     session.flush()
     return row

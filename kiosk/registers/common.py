@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from kiosk.inputs import InputError, check_text
+from kiosk.models import naive_utc
 from kiosk.pupils import ActionError
 
 #: longest name (who agreed, a staff member) and longest free text the registers keep
@@ -36,3 +37,15 @@ def check_dates(starts_on: date, until: date | None, today: date) -> None:
 def local_date(moment: datetime, zone) -> date:
     """An aware moment's day in the school's zone."""
     return moment.astimezone(zone).date()
+
+
+def mark_ended(row, *, what: str, by: str, reason: str, now: datetime) -> None:
+    """Fill in an entry's early end (``ended_at``/``ended_by``/``end_reason``) after the
+    checks both registers make; ``what`` names it in the error ("exception 7")."""
+    by = required_text(by, "who ended it (--by)", max_length=MAX_NAME)
+    reason = required_text(reason, "a reason", max_length=MAX_TEXT)
+    if row.ended_at is not None:
+        raise ActionError(f"{what} was already ended")
+    row.ended_at = naive_utc(now)
+    row.ended_by = by
+    row.end_reason = reason

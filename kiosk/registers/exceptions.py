@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session
 from kiosk.events import Kind, record_event
 from kiosk.models import Pupil, PupilException, naive_utc
 from kiosk.pupils import ActionError
-from kiosk.registers.common import MAX_NAME, MAX_TEXT, check_dates, local_date, required_text
+from kiosk.registers.common import (
+    MAX_NAME,
+    MAX_TEXT,
+    check_dates,
+    local_date,
+    mark_ended,
+    required_text,
+)
 
 #: each kind of exception, in the words staff use ("keeps phone: young carer")
 KINDS: dict[str, str] = {
@@ -87,16 +94,10 @@ def end_exception(
     session: Session, row: PupilException, *, by: str, reason: str, now: datetime
 ) -> PupilException:
     """End an exception now: from today the pupil is expected to hand their phone in."""
-    by = required_text(by, "who ended it (--by)", max_length=MAX_NAME)
-    reason = required_text(reason, "a reason", max_length=MAX_TEXT)
-    if row.ended_at is not None:
-        raise ActionError(f"exception {row.id} was already ended")
-    row.ended_at = naive_utc(now)
-    row.ended_by = by
-    row.end_reason = reason
+    mark_ended(row, what=f"exception {row.id}", by=by, reason=reason, now=now)
     record_event(
-        session, Kind.EXCEPTION_ENDED, at=row.ended_at, pupil_id=row.pupil_id, actor=by,
-        reason=f"exception {row.id} ({kind_words(row.kind)}) ended: {reason}",
+        session, Kind.EXCEPTION_ENDED, at=row.ended_at, pupil_id=row.pupil_id, actor=row.ended_by,
+        reason=f"exception {row.id} ({kind_words(row.kind)}) ended: {row.end_reason}",
     )
     session.flush()
     return row
