@@ -12,15 +12,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import event, select
 
-from kiosk.events import Kind
-from kiosk.export import export_pupil
-from kiosk.models import Event, Pupil, PupilException, StaffArrangement
-from kiosk.pupils import ActionError, add_pupil
+from kiosk.care.export import export_pupil
+from kiosk.care.retention import purge
+from kiosk.errors import ActionError
 from kiosk.registers.arrangements import add_arrangement, end_arrangement
 from kiosk.registers.exceptions import add_exception, end_exception
 from kiosk.registers.queries import list_arrangements
-from kiosk.retention import purge
-from kiosk.status import pupil_states
+from kiosk.school.pupils import add_pupil
+from kiosk.school.queries import pupil_states
+from kiosk.store.events import Kind
+from kiosk.store.models import Event, Pupil, PupilException, StaffArrangement
 
 LONDON = ZoneInfo("Europe/London")
 #: Tuesday 1 December 2026, 10:00 in London

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from kiosk.models import Pupil
 from kiosk.policy import Action
 from kiosk.registers.exceptions import add_exception
-from kiosk.status import pupil_states
+from kiosk.school.queries import pupil_states
+from kiosk.store.models import Pupil
 
 from .test_service import AMARA, setup  # noqa: F401 - the kiosk service fixture
 

@@ -9,11 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from kiosk.models import Pupil, PupilException, StaffArrangement
+from kiosk.care.retention import purge
 from kiosk.registers.arrangements import add_arrangement, end_arrangement
 from kiosk.registers.exceptions import add_exception
-from kiosk.retention import purge
-from kiosk.status import pupil_states
+from kiosk.school.queries import pupil_states
+from kiosk.store.models import Pupil, PupilException, StaffArrangement
 
 from .test_postgres import kiosk, pg_url  # noqa: F401 - fixtures
 

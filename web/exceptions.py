@@ -19,9 +19,8 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from kiosk.errors import ActionError
 from kiosk.inputs import InputError, parse_day
-from kiosk.models import Pupil
-from kiosk.pupils import ActionError
 from kiosk.registers.arrangements import add_arrangement, end_arrangement, get_arrangement
 from kiosk.registers.exceptions import (
     KINDS,
@@ -37,7 +36,8 @@ from kiosk.registers.queries import (
     list_arrangements,
     list_exceptions,
 )
-from kiosk.status import local_today
+from kiosk.school.queries import local_today
+from kiosk.store.models import Pupil
 from web.access import actor, db_session, login_required, office_required, visible_pupil
 from web.helpers import config, form_id, form_text, now
 

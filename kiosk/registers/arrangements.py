@@ -11,9 +11,7 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
-from kiosk.events import Kind, record_event
-from kiosk.models import StaffArrangement, naive_utc
-from kiosk.pupils import ActionError
+from kiosk.errors import ActionError
 from kiosk.registers.common import (
     MAX_NAME,
     MAX_TEXT,
@@ -22,6 +20,9 @@ from kiosk.registers.common import (
     mark_ended,
     required_text,
 )
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import StaffArrangement
+from kiosk.timeutil import naive_utc
 
 
 def get_arrangement(session: Session, arrangement_id: int) -> StaffArrangement:

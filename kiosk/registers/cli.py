@@ -1,6 +1,6 @@
 """``phonelocker exceptions ...`` and ``phonelocker arrangements ...``: the two registers.
 
-:func:`register` adds both groups to the ``phonelocker`` group; ``kiosk/cli.py``
+:func:`register` adds both groups to the ``phonelocker`` group; ``kiosk/cli/base.py``
 calls it with its ``command`` decorator (``--config``, one-line errors, exit
 codes 1 for a refused action and 2 for bad usage).
 """
@@ -16,7 +16,7 @@ from kiosk.registers.exceptions import KINDS
 
 def register(cli: click.Group, command) -> None:
     """Add the ``exceptions`` and ``arrangements`` groups to ``cli``."""
-    from kiosk.cli import DB_ID, TEXT, Context, _actor, emit_json, pass_ctx
+    from kiosk.cli.base import DB_ID, TEXT, Context, _actor, emit_json, pass_ctx
     from kiosk.inputs import parse_day
 
     def day_option(value: str | None, what: str):
@@ -40,9 +40,9 @@ def register(cli: click.Group, command) -> None:
                        starts: str | None, until: str | None, review: str | None,
                        as_json: bool) -> None:
         """Record an agreed exception: the pupil keeps their phone; prints its id."""
-        from kiosk.pupils import get_pupil
         from kiosk.registers.exceptions import add_exception
         from kiosk.registers.queries import exception_row
+        from kiosk.school.pupils import get_pupil
 
         dates = (day_option(starts, "--from"), day_option(until, "--until"),
                  day_option(review, "--review"))
@@ -176,6 +176,6 @@ STANDING = {
 
 
 def _today(ctx, now: datetime | None = None):
-    from kiosk.status import local_today
+    from kiosk.school.queries import local_today
 
     return local_today(ctx.config, now)

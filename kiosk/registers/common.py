@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from kiosk.errors import ActionError
 from kiosk.inputs import InputError, check_text
-from kiosk.models import naive_utc
-from kiosk.pupils import ActionError
+from kiosk.timeutil import naive_utc
 
 #: longest name (who agreed, a staff member) and longest free text the registers keep
 MAX_NAME = 200

@@ -12,9 +12,7 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
-from kiosk.events import Kind, record_event
-from kiosk.models import Pupil, PupilException, naive_utc
-from kiosk.pupils import ActionError
+from kiosk.errors import ActionError
 from kiosk.registers.common import (
     MAX_NAME,
     MAX_TEXT,
@@ -23,6 +21,9 @@ from kiosk.registers.common import (
     mark_ended,
     required_text,
 )
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import Pupil, PupilException
+from kiosk.timeutil import naive_utc
 
 #: each kind of exception, in the words staff use ("keeps phone: young carer")
 KINDS: dict[str, str] = {

@@ -12,9 +12,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from kiosk.config import Config
-from kiosk.models import Pupil, PupilException, StaffArrangement
 from kiosk.policy import Period, exception_in_force, review_due
 from kiosk.registers.exceptions import kind_words
+from kiosk.store.models import Pupil, PupilException, StaffArrangement
 
 
 def period(row: PupilException | StaffArrangement, zone) -> Period:

@@ -11,8 +11,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from kiosk.models import Event, Pupil, PupilException, StaffArrangement
 from kiosk.registers.exceptions import add_exception
+from kiosk.store.models import Event, Pupil, PupilException, StaffArrangement
 
 from .conftest import local_clock, login
 from .test_web_security import csrf_token
