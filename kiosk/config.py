@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from kiosk.notify.addresses import clean_address
+from kiosk.inputs import clean_address
 
 ENV_VAR = "PHONELOCKER_CONFIG"
 #: database dialects the code is written and tested for

@@ -13,8 +13,8 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import select
 
 from kiosk.errors import ActionError
-from kiosk.inputs import InputError, check_bay, known_bays
-from kiosk.school.pupils import add_pupil, update_pupil
+from kiosk.inputs import InputError, check_bay
+from kiosk.school.pupils import add_pupil, known_bays, update_pupil
 from kiosk.school.queries import pupil_states, query_events, recent_unknown_cards
 from kiosk.store.models import Command, Pupil
 from web.access import (
