@@ -437,7 +437,8 @@ def override(ctx: Context, reason: str, actor: str, locker_id: str | None, bay: 
 
     if not reason.strip() or not actor.strip():
         raise ActionError("--reason and --by must not be empty")
-    from kiosk.inputs import check_bay, known_bays
+    from kiosk.inputs import check_bay
+    from kiosk.school.pupils import known_bays
 
     database = ctx.database()
     max_age = ctx.config.web.offline_after_seconds
