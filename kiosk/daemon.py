@@ -241,6 +241,7 @@ class Kiosk:
 
     def poll_commands(self) -> None:
         now = self.clock()
+        self.service.refresh_school_day()  # closing early reaches the tap path within a poll
         if self.service.enrolment is None:
             with self.db.engine.connect() as connection:
                 pending = connection.execute(_ANY_PENDING, {"locker": self.config.locker.id})

@@ -56,6 +56,10 @@ class Kind(StrEnum):
     COMMAND_EXPIRED = "command_expired"
     PURGE = "purge"
     ROLLOVER = "rollover"
+    CALENDAR_SET = "calendar_set"
+    CALENDAR_CLEARED = "calendar_cleared"
+    CLOSING_EARLY = "closing_early"
+    OPEN_ALL = "open_all"
 
 
 def event_values(

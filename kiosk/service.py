@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import Boolean, Date, DateTime, Integer, String, bindparam, select, text
 
 from hardware.locker import LockerHardware
 from kiosk import pupils as pupil_actions
+from kiosk.calendar.days import school_day_on
 from kiosk.config import Config
 from kiosk.db import Database
 from kiosk.events import INSERT_EVENT_SQL, INSERT_EVENT_TYPES, Kind, insert_event, record_event
@@ -32,6 +34,7 @@ from kiosk.policy import (
     Decision,
     LastAction,
     PupilFacts,
+    SchoolDay,
     TapFacts,
     decide,
     is_random_uid,
@@ -41,6 +44,9 @@ from kiosk.prepared import Prepared
 log = logging.getLogger(__name__)
 
 ENROL_WINDOW_SECONDS = 60.0
+#: today's calendar entry is kept this long; the daemon refreshes it every poll
+#: (0.5 s), so a tap normally finds it fresh and adds no round trip
+SCHOOL_DAY_MAX_AGE = 1.0
 #: debounce memory: pruned past this many cards
 PREVIOUS_TAPS_KEPT = 256
 
@@ -161,6 +167,8 @@ class KioskService:
         self.statements = TapStatements(db.engine.dialect)
         self.enrolment: PendingEnrolment | None = None
         self.last_tap: tuple[datetime, str, str] | None = None
+        #: (local date, its calendar entry, time.monotonic() when read)
+        self._school_day: tuple[date, SchoolDay | None, float] | None = None
 
     # --- taps -----------------------------------------------------------------
 
@@ -229,6 +237,7 @@ class KioskService:
         card = self.statements.card_facts.first(cursor, {"uid": uid, "today": today})
         if card is None:
             return TapFacts(**base), None
+        base["school_day"] = self.school_day(today)
         pupil_id = card["pupil_id"]
         releases = frozenset({today}) if card["released_today"] else frozenset()
         approvals: tuple[Approval, ...] = ()
@@ -255,6 +264,24 @@ class KioskService:
             ),
         )
         return facts, pupil_id
+
+    def school_day(self, today: date) -> SchoolDay | None:
+        """Today's calendar entry, from the cache while it is under SCHOOL_DAY_MAX_AGE."""
+        cached = self._school_day
+        if (cached is None or cached[0] != today
+                or time.monotonic() - cached[2] > SCHOOL_DAY_MAX_AGE):
+            return self.refresh_school_day(today)
+        return cached[1]
+
+    def refresh_school_day(self, today: date | None = None) -> SchoolDay | None:
+        """Read today's calendar entry (the daemon calls this every poll), so a school
+        closing early lets phones out within a second."""
+        if today is None:
+            today = self.clock().astimezone(self.config.policy.zone).date()
+        with self.db.engine.connect() as connection:
+            day = school_day_on(connection, today)
+        self._school_day = (today, day, time.monotonic())
+        return day
 
     def _approvals(self, pupil_id: int) -> tuple[Approval, ...]:
         """Year 5 approvals: rare (a Year 5 pupil's hand-in), so the ordinary Core path."""
