@@ -61,7 +61,7 @@ def held_list(session: Session, event: Event) -> list[dict]:
         p.id: p for p in session.scalars(
             select(Pupil).where(Pupil.id.in_([row["pupil_id"] for row in held])))
     }
-    names = dict(session.execute(select(Locker.id, Locker.name)).tuples().all())
+    names = {row.id: row.name for row in session.execute(select(Locker.id, Locker.name))}
     rows = []
     for row in held:
         pupil = pupils.get(row["pupil_id"])
