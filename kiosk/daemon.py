@@ -38,7 +38,7 @@ from kiosk.models import Bay, Event, KioskStatus, Locker, Pupil, naive_utc
 from kiosk.pupils import ActionError
 from kiosk.runtime_status import free_bytes, status_path, write_problem, write_status
 from kiosk.sdnotify import notify, watchdog_interval
-from kiosk.service import KioskService, aware_utc_now
+from kiosk.service import SCHOOL_DAY_REFRESH, KioskService, aware_utc_now
 from kiosk.stopping import StopSignal
 
 log = logging.getLogger(__name__)
@@ -241,7 +241,8 @@ class Kiosk:
 
     def poll_commands(self) -> None:
         now = self.clock()
-        self.service.refresh_school_day()  # closing early reaches the tap path within a poll
+        # "school closing early" reaches the tap path within a second or two
+        self.service.refresh_school_day(older_than=SCHOOL_DAY_REFRESH)
         if self.service.enrolment is None:
             with self.db.engine.connect() as connection:
                 pending = connection.execute(_ANY_PENDING, {"locker": self.config.locker.id})

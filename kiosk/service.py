@@ -44,9 +44,12 @@ from kiosk.prepared import Prepared
 log = logging.getLogger(__name__)
 
 ENROL_WINDOW_SECONDS = 60.0
-#: today's calendar entry is kept this long; the daemon refreshes it every poll
-#: (0.5 s), so a tap normally finds it fresh and adds no round trip
-SCHOOL_DAY_MAX_AGE = 1.0
+#: the daemon re-reads today's calendar entry once it is this old (checked every
+#: 0.5 s poll): "school closing early" reaches the tap path within ~1.5 s
+SCHOOL_DAY_REFRESH = 1.0
+#: a tap re-reads it itself only past this age (the main loop stalled), so a tap
+#: normally adds no round trip
+SCHOOL_DAY_MAX_AGE = 2.0
 #: debounce memory: pruned past this many cards
 PREVIOUS_TAPS_KEPT = 256
 
@@ -273,11 +276,18 @@ class KioskService:
             return self.refresh_school_day(today)
         return cached[1]
 
-    def refresh_school_day(self, today: date | None = None) -> SchoolDay | None:
-        """Read today's calendar entry (the daemon calls this every poll), so a school
-        closing early lets phones out within a second."""
+    def refresh_school_day(
+        self, today: date | None = None, *, older_than: float = 0.0
+    ) -> SchoolDay | None:
+        """Read today's calendar entry unless the cached one is younger than
+        ``older_than`` seconds (the daemon calls this every poll with
+        :data:`SCHOOL_DAY_REFRESH`), so a school closing early lets phones out at once."""
         if today is None:
             today = self.clock().astimezone(self.config.policy.zone).date()
+        cached = self._school_day
+        if (older_than > 0 and cached is not None and cached[0] == today
+                and time.monotonic() - cached[2] < older_than):
+            return cached[1]
         with self.db.engine.connect() as connection:
             day = school_day_on(connection, today)
         self._school_day = (today, day, time.monotonic())

@@ -90,3 +90,15 @@ def test_a_new_local_day_reads_its_own_entry(kiosk, monkeypatch):
         session.commit()
     clock.now = tomorrow  # 10:00 the next day: the cached entry is for another date
     assert service.tap(AMARA).decision.action is Action.COLLECT
+
+
+def test_the_daemons_refresh_skips_a_young_cache(kiosk, monkeypatch):
+    service, clock, db, config = kiosk
+    service.refresh_school_day()
+    with db.session() as session:
+        close_early(session, config.policy, reason="snow", by="office", now=clock.now)
+        session.commit()
+    monkeypatch.setattr(service_module, "SCHOOL_DAY_MAX_AGE", 3600.0)
+    assert service.refresh_school_day(older_than=3600.0) is None  # young: not read again
+    day = service.refresh_school_day(older_than=0.0)
+    assert day is not None and day.reason == "snow"
