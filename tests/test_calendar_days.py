@@ -168,3 +168,14 @@ def test_status_follows_the_calendar(db, config):
             amara: "school_closed", held: "in_locker"}
         assert closed["collection_time"] is None
         assert closed["calendar"]["closed"] is True
+
+
+def test_the_migration_matches_the_model(db):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from kiosk.models import Base
+
+    with db.engine.connect() as connection:
+        diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert [d for d in diffs if "calendar_days" in repr(d) or "details" in repr(d)] == []

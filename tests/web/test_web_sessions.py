@@ -199,12 +199,12 @@ def test_the_migration_matches_the_model(tmp_path):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from kiosk.db import Database, current_revision
+    from kiosk.db import SCHEMA_REVISION, Database, current_revision
     from kiosk.models import Base
 
     database = Database(f"sqlite:///{tmp_path}/fresh.db")
     database.upgrade()
-    assert current_revision(database.engine) == "0002"
+    assert current_revision(database.engine) == SCHEMA_REVISION
     with database.engine.connect() as connection:
         diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     database.dispose()
