@@ -108,6 +108,8 @@ def test_close_early_sets_collection_from_now_and_status_says_so(tmp_path):
     assert document["collection_time"] == shown
     assert document["calendar"]["closing_early"] is True
     assert document["calendar"]["reason"] == "snow"
+    text = run_cli(config_file, "status").stdout
+    assert f"  collection from {shown} today: snow\n" in text
     assert audit(config_file, "closing_early") == [
         ("Mrs Office", f"school closing early: collection from {shown} (snow)")]
     again = run_cli(config_file, "calendar", "close-early", "--reason", "snow", check=False)

@@ -179,3 +179,12 @@ def test_the_migration_matches_the_model(db):
     with db.engine.connect() as connection:
         diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert [d for d in diffs if "calendar_days" in repr(d) or "details" in repr(d)] == []
+
+
+@pytest.mark.parametrize("typed", ["1330", "13.30", "24:00", "13:60", "١٣:٣٠", "", "13:30pm"])
+def test_a_time_is_24_hour_hh_mm_in_ascii_digits(typed):
+    from kiosk.calendar.days import parse_hhmm
+
+    with pytest.raises(InputError, match="is not a time HH:MM"):
+        parse_hhmm(typed, "collect_from")
+    assert parse_hhmm(" 9:05 ", "collect_from") == time(9, 5)

@@ -44,7 +44,11 @@ class DayEntry:
 
 
 def parse_hhmm(text: str, what: str = "time") -> time:
-    """``HH:MM`` (24-hour, ASCII digits) as a time, else :class:`InputError`."""
+    """``HH:MM`` (24-hour, ASCII digits) as a time, else :class:`InputError`.
+
+    Not :func:`kiosk.config.parse_hhmm`: that one raises ConfigError and its ``\\d``
+    takes any script's digits; what staff type is held to ASCII, as
+    :mod:`kiosk.inputs` does for dates."""
     raw = (text or "").strip()
     match = re.fullmatch(r"([0-9]{1,2}):([0-9]{2})", raw)
     if match and int(match[1]) < 24 and int(match[2]) < 60:
@@ -226,6 +230,7 @@ def parse_csv(data: bytes | str) -> list[DayEntry]:
     errors: list[str] = []
     seen: dict[date, int] = {}
     reader = csv.reader(io.StringIO(data, newline=""))
+    first = True
     try:
         for row in reader:
             line = reader.line_num
@@ -235,8 +240,9 @@ def parse_csv(data: bytes | str) -> list[DayEntry]:
             cells = [cell.strip() for cell in row]
             if not any(cells):
                 continue
-            if not entries and not errors and not seen and cells[0].casefold() == "date":
-                continue  # the header
+            header, first = first and cells[0].casefold() == "date", False
+            if header:
+                continue
             if len(cells) != len(CSV_COLUMNS):
                 errors.append(f"line {line}: expected {len(CSV_COLUMNS)} columns "
                               f"({','.join(CSV_COLUMNS)}), got {len(cells)}")
