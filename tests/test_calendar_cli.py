@@ -114,3 +114,19 @@ def test_close_early_sets_collection_from_now_and_status_says_so(tmp_path):
         ("Mrs Office", f"school closing early: collection from {shown} (snow)")]
     again = run_cli(config_file, "calendar", "close-early", "--reason", "snow", check=False)
     assert again.returncode == 1 and "collection is already open today" in again.stderr
+
+
+def test_status_on_a_closed_day_has_nobody_not_handed_in(tmp_path):
+    zone = midday_zone()
+    config_file = write_config(tmp_path, f'[policy]\ntimezone = "{zone}"\n')
+    run_cli(config_file, "db", "upgrade")
+    run_cli(config_file, "pupils", "add", "--name", "Amara Okafor", "--year", "6", "--class",
+            "6K")
+    today = local_now(zone).date().isoformat()  # about midday there: not about to change
+    run_cli(config_file, "calendar", "set", today, "--closed", "--reason", "INSET day")
+    document = json.loads(run_cli(config_file, "status", "--json").stdout)
+    assert document["date"] == today and document["collection_time"] is None
+    assert [p["state"] for p in document["pupils"]] == ["school_closed"]
+    text = run_cli(config_file, "status").stdout
+    assert "  school closed: INSET day\n" in text and "no school today" in text
+    assert "not handed in" not in text
