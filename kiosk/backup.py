@@ -23,11 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from kiosk.db import BUSY_TIMEOUT_MS
 from kiosk.maintenance_common import MaintenanceError
 from kiosk.models import KioskStatus, naive_utc
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-BUSY_TIMEOUT_SECONDS = 10.0
+#: the same wait for a busy database as every other connection (kiosk/db.py)
+BUSY_TIMEOUT_SECONDS = BUSY_TIMEOUT_MS / 1000
 
 
 # --- SQLite files -----------------------------------------------------------------

@@ -56,6 +56,7 @@ def run_purge(ctx, *, dry_run: bool, actor: str) -> None:
             leavers_months=retention.leavers_months,
             dry_run=dry_run,
             actor=actor,
+            now=ctx.now,
         )
         if dry_run:
             session.rollback()
@@ -285,7 +286,7 @@ def register(cli: click.Group, command) -> None:
         if output is not None and output.exists() and not force:
             raise ActionError(f"{output} already exists (use --force to overwrite it)")
         with ctx.database().session() as session:
-            document = export_pupil(session, pupil_id, ctx.config)
+            document = export_pupil(session, pupil_id, ctx.config, now=ctx.now)
         data = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
         if output is None:
             click.echo(data, nl=False)
@@ -322,7 +323,7 @@ def register(cli: click.Group, command) -> None:
 
         who = _actor(actor)
         with ctx.database().session() as session:
-            plan = plan_rollover(session, today=local_today(ctx.config))
+            plan = plan_rollover(session, now=ctx.now, today=local_today(ctx.config, ctx.now))
             prefix = "would " if dry_run else ""
             click.echo(f"{'Dry run: ' if dry_run else ''}rollover by {who}")
             click.echo(f"{prefix}move up one year: {len(plan.moves)} pupil(s)")

@@ -46,7 +46,7 @@ def register(cli: click.Group, command) -> None:
             check_bay(bay, known_bays(session, ctx.config), what="--bay")
             pupil = add_pupil(
                 session, name=name, year=year, class_name=class_name, card_uid=card_uid,
-                external_id=external_id, bay=bay, actor=_actor(actor),
+                external_id=external_id, bay=bay, actor=_actor(actor), now=ctx.now,
             )
             session.commit()
             if as_json:
@@ -124,11 +124,13 @@ def register(cli: click.Group, command) -> None:
         """Record SLT agreement that a Year 5 pupil may bring a phone."""
         from kiosk.inputs import parse_day
         from kiosk.pupils import approve_year5, get_pupil
+        from kiosk.status import local_today
 
         end = parse_day(until, "--until") if until else None
         with ctx.database().session() as session:
             pupil = get_pupil(session, pupil_id)
-            approve_year5(session, pupil, by=by, until=end)
+            approve_year5(session, pupil, by=by, until=end, now=ctx.now,
+                          today=local_today(ctx.config, ctx.now))
             session.commit()
             click.echo(f"approved: {pupil.name}" + (f" until {end}" if end else ""))
 
@@ -144,7 +146,8 @@ def register(cli: click.Group, command) -> None:
 
         with ctx.database().session() as session:
             pupil = get_pupil(session, pupil_id)
-            release_early(session, pupil, by=by, reason=reason, on_date=local_today(ctx.config))
+            release_early(session, pupil, by=by, reason=reason,
+                          on_date=local_today(ctx.config, ctx.now), now=ctx.now)
             session.commit()
             click.echo(f"early collection authorised today for {pupil.name}")
 
@@ -159,7 +162,7 @@ def register(cli: click.Group, command) -> None:
 
         with ctx.database().session() as session:
             pupil = get_pupil(session, pupil_id)
-            card = assign_card(session, pupil, uid, actor=_actor(actor))
+            card = assign_card(session, pupil, uid, actor=_actor(actor), now=ctx.now)
             session.commit()
             click.echo(f"card {card.uid} assigned to {pupil.name}")
 
@@ -173,7 +176,7 @@ def register(cli: click.Group, command) -> None:
         from kiosk.pupils import revoke_card
 
         with ctx.database().session() as session:
-            card = revoke_card(session, uid, actor=_actor(actor), reason=reason)
+            card = revoke_card(session, uid, actor=_actor(actor), reason=reason, now=ctx.now)
             session.commit()
             click.echo(f"card {card.uid} revoked")
 
@@ -187,6 +190,6 @@ def register(cli: click.Group, command) -> None:
 
         with ctx.database().session() as session:
             pupil = get_pupil(session, pupil_id)
-            update_pupil(session, pupil, actor=_actor(actor), active=False)
+            update_pupil(session, pupil, actor=_actor(actor), active=False, now=ctx.now)
             session.commit()
             click.echo(f"{pupil.name} deactivated")

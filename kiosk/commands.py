@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from kiosk.db import Database
 from kiosk.events import Kind, record_event
-from kiosk.models import Command, KioskStatus, Locker, utcnow
+from kiosk.models import Command, KioskStatus, Locker, naive_utc
 
 STALE_SECONDS = 15.0
 FINISHED = ("done", "failed", "expired")
@@ -32,7 +32,7 @@ def kiosk_online(
     session: Session, locker_id: str | None, *, max_age: float, now: datetime | None = None
 ) -> bool:
     """True when the locker's kiosk (or, with ``None``, any kiosk) has a fresh heartbeat."""
-    now = now or utcnow()
+    now = naive_utc(now)
     query = select(KioskStatus.updated_at).where(
         KioskStatus.updated_at >= now - timedelta(seconds=max_age),
         KioskStatus.stopped_at.is_(None),
@@ -50,8 +50,14 @@ def queue_unlock(
     locker_id: str | None = None,
     bay: int | None = None,
     seconds: float = DEFAULT_UNLOCK_SECONDS,
+    now: datetime | None = None,
 ) -> list[Command]:
-    """Queue an emergency unlock; ``locker_id=None`` queues one per known locker."""
+    """Queue an emergency unlock; ``locker_id=None`` queues one per known locker.
+
+    ``now`` is the caller's clock: the kiosk expires the command
+    ``STALE_SECONDS`` after it.
+    """
+    at = naive_utc(now)
     if not reason or not reason.strip():
         raise ValueError("an emergency unlock needs a reason")
     if locker_id is None:
@@ -61,7 +67,7 @@ def queue_unlock(
     commands = [
         Command(
             kind="unlock", locker_id=locker, bay=bay, seconds=seconds, actor=actor,
-            reason=reason.strip(), status="pending", created_at=utcnow(),
+            reason=reason.strip(), status="pending", created_at=at,
         )
         for locker in lockers
     ]
@@ -71,12 +77,17 @@ def queue_unlock(
 
 
 def queue_enrol(
-    session: Session, *, pupil_id: int, actor: str, locker_id: str | None = None
+    session: Session,
+    *,
+    pupil_id: int,
+    actor: str,
+    locker_id: str | None = None,
+    now: datetime | None = None,
 ) -> Command:
     """Ask the kiosk to give the next card tapped to ``pupil_id``."""
     command = Command(
         kind="enrol", locker_id=locker_id, pupil_id=pupil_id, actor=actor, status="pending",
-        created_at=utcnow(),
+        created_at=naive_utc(now),
     )
     session.add(command)
     session.flush()
@@ -101,7 +112,7 @@ def wait_for(db: Database, command_ids: list[int], timeout: float) -> list[Comma
 
 def claim(session: Session, locker_id: str, now: datetime | None = None) -> list[Command]:
     """Mark this locker's pending commands running (or expired if stale); return the live ones."""
-    now = now or utcnow()
+    now = naive_utc(now)
     pending = session.scalars(
         select(Command)
         .where(
@@ -115,7 +126,7 @@ def claim(session: Session, locker_id: str, now: datetime | None = None) -> list
         if command.created_at < now - timedelta(seconds=STALE_SECONDS):
             finish(command, "expired", "the kiosk was not running when this was asked", now)
             record_event(
-                session, Kind.COMMAND_EXPIRED, locker_id=locker_id, bay=command.bay,
+                session, Kind.COMMAND_EXPIRED, at=now, locker_id=locker_id, bay=command.bay,
                 pupil_id=command.pupil_id, actor=command.actor,
                 reason=f"{command.kind} asked at {command.created_at:%H:%M:%S} UTC not carried out",
             )
@@ -128,10 +139,12 @@ def claim(session: Session, locker_id: str, now: datetime | None = None) -> list
 def finish(command: Command, status: str, result: str, now: datetime | None = None) -> None:
     command.status = status
     command.result = result
-    command.finished_at = now or utcnow()
+    command.finished_at = naive_utc(now)
 
 
-def forget_locker(session: Session, locker_id: str, *, actor: str) -> None:
+def forget_locker(
+    session: Session, locker_id: str, *, actor: str, now: datetime | None = None
+) -> None:
     """Remove a locker that no longer exists (e.g. renamed in the config).
 
     Refused while a phone is recorded in it. Its events stay in the log.
@@ -151,4 +164,6 @@ def forget_locker(session: Session, locker_id: str, *, actor: str) -> None:
     if status is not None:
         session.delete(status)
     session.delete(locker)
-    record_event(session, Kind.LOCKER_FORGOTTEN, locker_id=locker_id, actor=actor)
+    record_event(
+        session, Kind.LOCKER_FORGOTTEN, at=naive_utc(now), locker_id=locker_id, actor=actor
+    )

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from kiosk.notify.addresses import clean_address
+
 ENV_VAR = "PHONELOCKER_CONFIG"
 #: database dialects the code is written and tested for
 DIALECTS = ("sqlite", "postgresql")
@@ -126,6 +128,27 @@ class ClockConfig:
 
 
 @dataclass(frozen=True)
+class NotifyConfig:
+    """``[notify]``: email notices sent by ``phonelocker notify``. Absent: no email."""
+
+    host: str
+    from_address: str
+    port: int = 587
+    starttls: bool = True
+    username: str | None = None
+    #: a file holding the SMTP password, read when sending (never kept in the config)
+    password_file: str | None = None
+    office: tuple[str, ...] = ()
+    it: tuple[str, ...] = ()
+    not_collected_after_minutes: int = 30
+    #: seconds to wait for the mail server at each step
+    timeout_seconds: float = 10.0
+    #: the school day for kiosk offline / reader fault notices (local times)
+    day_starts: time = time(7, 30)
+    day_ends: time = time(17, 30)
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = DatabaseConfig()
     reader: ReaderConfig = ReaderConfig()
@@ -135,6 +158,7 @@ class Config:
     web: WebConfig = WebConfig()
     retention: RetentionConfig = RetentionConfig()
     clock: ClockConfig = ClockConfig()
+    notify: NotifyConfig | None = None
     source: str | None = None
 
     @property
@@ -407,6 +431,67 @@ def _clock(data: dict[str, Any]) -> ClockConfig:
     return ClockConfig(check_sync=_bool(table, "check_sync", "[clock]", True))
 
 
+NOTIFY_KEYS = {
+    "host", "port", "starttls", "username", "password_file", "from", "office", "it",
+    "not_collected_after_minutes", "timeout_seconds", "day_starts", "day_ends",
+}
+
+
+def _addresses(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(
+            f'{where}.{key}: expected a list of addresses like ["office@school.example"]'
+        )
+    try:
+        return tuple(dict.fromkeys(clean_address(item) for item in value))
+    except ValueError as error:
+        raise ConfigError(f"{where}.{key}: {error}") from None
+
+
+def _notify(data: dict[str, Any]) -> NotifyConfig | None:
+    if "notify" not in data:
+        return None
+    table = _table(data, "notify")
+    where = "[notify]"
+    _check_keys(table, NOTIFY_KEYS, where)
+    for key in ("host", "from"):
+        if key not in table:
+            raise ConfigError(f"{where}.{key}: required (the mail server and the sender address)")
+    try:
+        sender = clean_address(_str(table, "from", where, ""))
+    except ValueError as error:
+        raise ConfigError(f"{where}.from: {error}") from None
+    starttls = _bool(table, "starttls", where, True)
+    port = _int(table, "port", where, 587 if starttls else 25, minimum=1, maximum=65535)
+    username = _str(table, "username", where, "") if "username" in table else None
+    password_file = (
+        _str(table, "password_file", where, "") if "password_file" in table else None
+    )
+    if (username is None) != (password_file is None):
+        raise ConfigError(f"{where}.username and password_file: give both, or neither")
+    day_starts = parse_hhmm(table.get("day_starts", "07:30"), f"{where}.day_starts")
+    day_ends = parse_hhmm(table.get("day_ends", "17:30"), f"{where}.day_ends")
+    if day_ends <= day_starts:
+        raise ConfigError(f"{where}.day_ends: must be later than day_starts")
+    return NotifyConfig(
+        host=_str(table, "host", where, ""),
+        from_address=sender,
+        port=port,
+        starttls=starttls,
+        username=username,
+        password_file=password_file,
+        office=_addresses(table, "office", where),
+        it=_addresses(table, "it", where),
+        not_collected_after_minutes=_int(
+            table, "not_collected_after_minutes", where, 30, minimum=0, maximum=24 * 60
+        ),
+        timeout_seconds=_number(table, "timeout_seconds", where, 10.0, minimum=0.1, maximum=300),
+        day_starts=day_starts,
+        day_ends=day_ends,
+    )
+
+
 SECTIONS = {
     "database": _database,
     "reader": _reader,
@@ -416,6 +501,7 @@ SECTIONS = {
     "web": _web,
     "retention": _retention,
     "clock": _clock,
+    "notify": _notify,
 }
 
 

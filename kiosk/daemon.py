@@ -123,7 +123,8 @@ class Kiosk:
         if pin_factory is None:
             self.hardware.close_doors_if_emulated()
         self.service = KioskService(
-            config, db, self.hardware, clock=clock, clock_suspect=self.clock_guard.suspect
+            config, db, self.hardware, clock=clock, clock_suspect=self.clock_guard.suspect,
+            rebase_recorded=self.clock_guard.rebase,
         )
         self.reader = CardReader(config.reader.device, self._on_tap, on_state=self._on_reader_state)
         self._reader_thread: threading.Thread | None = None
@@ -182,7 +183,8 @@ class Kiosk:
         try:
             with self.db.session() as session:
                 record_event(
-                    session, Kind.KIOSK_STARTED, locker_id=self.config.locker.id,
+                    session, Kind.KIOSK_STARTED, at=naive_utc(self.clock()),
+                    locker_id=self.config.locker.id,
                     reason=f"reader {self.config.reader.device}, "
                            f"pins {self.config.gpio.pin_factory}",
                 )
@@ -262,7 +264,8 @@ class Kiosk:
                 command = session.get(command_table.Command, finished.command_id)
                 if command is not None:
                     command_table.finish(
-                        command, "done" if finished.ok else "failed", finished.result
+                        command, "done" if finished.ok else "failed", finished.result,
+                        naive_utc(self.clock()),
                     )
                     if finished.ok:
                         command.card_uid = finished.result.split()[1]
@@ -276,7 +279,7 @@ class Kiosk:
                     actor=command.actor, reason=command.reason or "", bay=command.bay,
                     seconds=seconds, now=now,
                 )
-                command_table.finish(command, "done", result)
+                command_table.finish(command, "done", result, naive_utc(now))
             elif command.kind == "enrol":
                 pupil = session.get(Pupil, command.pupil_id) if command.pupil_id else None
                 if pupil is None:
@@ -287,10 +290,10 @@ class Kiosk:
             else:
                 raise ActionError(f"unknown command {command.kind!r}")
         except ActionError as error:
-            command_table.finish(command, "failed", str(error))
+            command_table.finish(command, "failed", str(error), naive_utc(now))
         except Exception as error:
             log.exception("command %d failed", command.id)
-            command_table.finish(command, "failed", f"kiosk error: {error}")
+            command_table.finish(command, "failed", f"kiosk error: {error}", naive_utc(now))
 
     # --- database write faults (disk full) ------------------------------------------
 
@@ -413,7 +416,8 @@ class Kiosk:
                 if status is not None:
                     status.stopped_at = naive_utc(self.clock())
                     status.reader_ok = False
-                record_event(session, Kind.KIOSK_STOPPED, locker_id=self.config.locker.id)
+                record_event(session, Kind.KIOSK_STOPPED, at=naive_utc(self.clock()),
+                             locker_id=self.config.locker.id)
                 session.commit()
         except Exception:
             log.exception("could not record the kiosk stopping")

@@ -4,6 +4,19 @@ SQLite is tuned for a kiosk that must not lose a tap: WAL so the dashboard
 can read while the kiosk writes, ``synchronous=FULL`` so a commit survives a
 power cut, foreign keys on, and a busy timeout so a writer waits rather than
 fails. Any other SQLAlchemy URL (PostgreSQL) is used as it is.
+
+Transactions on SQLite (checked with Python 3.11's sqlite3 and SQLAlchemy 2):
+pysqlite's default ("legacy") transaction control sends a deferred ``BEGIN``
+just before the first INSERT/UPDATE/DELETE, and runs the SELECTs before it
+outside any transaction. So a transaction that starts by writing asks for
+the write lock with no read snapshot open, and waits on ``busy_timeout``.
+A transaction that *reads and then writes* inside one deferred BEGIN cannot
+wait: if another connection committed after its first read, its snapshot is
+stale and the write fails at once with "database is locked"
+(SQLITE_BUSY_SNAPSHOT; busy_timeout does not apply). A writer that must
+read and write in one transaction (the import re-checking its diff) calls
+:func:`begin_write` first: ``BEGIN IMMEDIATE`` takes the write lock up front,
+waiting on busy_timeout like any other writer.
 """
 
 from __future__ import annotations
@@ -18,7 +31,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
-BUSY_TIMEOUT_MS = 5000
+#: How long any connection waits for another's write to finish. Every writer
+#: keeps its transactions short (a 50,000-row import's write is a few seconds,
+#: purge chunks and taps are milliseconds), so 15 s is a wide margin on a slow
+#: SD card; it stays below the kiosk's reader-stall limit (20 s, kiosk/daemon.py)
+#: and systemd's WatchdogSec (30 s), so a tap that waits is never taken for a hang.
+BUSY_TIMEOUT_MS = 15000
 #: the newest migration in kiosk/migrations/versions. Checked against Alembic's
 #: head by a test, and kept here so the kiosk starts without importing Alembic.
 SCHEMA_REVISION = "0003c"
@@ -62,6 +80,35 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def begin_write(session: Session) -> None:
+    """Start ``session``'s transaction with the write lock held (SQLite ``BEGIN IMMEDIATE``).
+
+    For a writer that reads, then writes what it read, in one transaction: it
+    waits (busy_timeout) for the lock instead of failing on a stale snapshot
+    later (see the module docstring). Call it before the transaction's first
+    statement; if the driver is already in a transaction this does nothing.
+    Other databases need nothing: their transactions already wait on row locks.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    dbapi = connection.connection.dbapi_connection
+    if not dbapi.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def fingerprint(session: Session, queries: tuple[str, ...]) -> tuple:
+    """The raw rows of ``queries``, to tell whether data changed between two moments.
+
+    A bulk writer reads and prepares outside the write transaction, takes the
+    fingerprint *before* that read, and again after :func:`begin_write`: equal
+    means what it read is still what is there. Plain SQL on the DBAPI cursor,
+    because it runs while the lock is held (about 0.1 s for 50,000 rows).
+    """
+    connection = session.connection()
+    return tuple(connection.exec_driver_sql(sql).fetchall() for sql in queries)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -195,7 +195,9 @@ def check_services(config: Config, systemctl: str | None = None) -> Check:
     if systemctl is None:
         return Check("services", None, "systemctl not found")
     states = {}
-    for unit in SERVICES:
+    # The notify timer matters only once email is set up ([notify]).
+    units = SERVICES + (("phonelocker-notify.timer",) if config.notify is not None else ())
+    for unit in units:
         result = subprocess.run(
             [systemctl, "is-enabled", unit], capture_output=True, text=True, timeout=10
         )
@@ -208,7 +210,48 @@ def check_services(config: Config, systemctl: str | None = None) -> Check:
         listing = ", ".join(f"{unit} {state}" for unit, state in bad.items())
         return Check("services", False, listing,
                      "run systemd/install.sh, or 'systemctl enable --now' the units")
-    return Check("services", True, "kiosk, web and maintenance timer enabled")
+    timers = "maintenance and notify timers" if config.notify else "maintenance timer"
+    return Check("services", True, f"kiosk, web and {timers} enabled")
+
+
+#: an unsent notice older than this means mail is not getting through
+NOTICE_LATE_MINUTES = 10
+
+
+def check_notify(config: Config, db: Database | None, now: datetime | None = None) -> Check:
+    """Email notices: anything failing or waiting too long, and the last SMTP error."""
+    if config.notify is None:
+        return Check("notify", None, "no [notify] section: email notices are off")
+    if db is None:
+        return Check("notify", None, "no database to read the outbox from")
+    from sqlalchemy import func, select
+
+    from kiosk.models import Notice, naive_utc
+
+    late_before = naive_utc(now) - timedelta(minutes=NOTICE_LATE_MINUTES)
+    with db.session() as session:
+        unsent = select(func.count()).select_from(Notice).where(Notice.status == "pending")
+        waiting = session.scalar(unsent) or 0
+        late = session.scalar(unsent.where(Notice.created_at < late_before)) or 0
+        failing = session.scalar(unsent.where(Notice.last_error.is_not(None))) or 0
+        last_error = session.scalar(
+            select(Notice.last_error).where(Notice.status == "pending",
+                                            Notice.last_error.is_not(None))
+            .order_by(Notice.next_attempt_at.desc()).limit(1)
+        )
+        sent = session.scalar(select(func.count()).select_from(Notice).where(
+            Notice.status == "sent", Notice.sent_at >= naive_utc(now) - timedelta(days=1))) or 0
+    server = f"{config.notify.host}:{config.notify.port}"
+    if late or failing:
+        detail = (f"{failing} notice(s) failing, {late} waiting over {NOTICE_LATE_MINUTES} min "
+                  f"for {server}")
+        if last_error:
+            detail += f"; last error: {last_error}"
+        return Check("notify", False, detail,
+                     "check [notify] host, port, starttls and the password file; "
+                     "'phonelocker notify' retries by itself "
+                     "(systemctl status phonelocker-notify.timer)")
+    return Check("notify", True, f"{server}: {sent} sent in the last 24 h, {waiting} queued")
 
 
 def run_checks(
@@ -230,6 +273,7 @@ def run_checks(
         check_clock(running, synchronised),
         check_disk(config),
         check_services(config),
+        check_notify(config, db),
     ]
     writes = check_writes(config)
     if writes is not None:

@@ -25,6 +25,9 @@ INSERT_EVENT_SQL = text(
     " :reason, :clock_suspect) RETURNING id"
 )
 INSERT_EVENT_TYPES = {"at": DateTime(), "clock_suspect": Boolean()}
+#: the same without RETURNING, for bulk writers (the import, the rollover) that add
+#: many events in one executemany (kiosk.prepared.run_many) inside a short write
+INSERT_EVENTS_SQL = text(str(INSERT_EVENT_SQL.text).removesuffix(" RETURNING id"))
 
 
 class Kind(StrEnum):

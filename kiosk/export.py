@@ -21,7 +21,7 @@ from kiosk.models import (
     KioskStatus,
     Pupil,
     Year5Approval,
-    utcnow,
+    naive_utc,
 )
 
 
@@ -32,7 +32,9 @@ def iso_local(moment: datetime | None, config: Config) -> str | None:
     return moment.replace(tzinfo=UTC).astimezone(config.policy.zone).isoformat()
 
 
-def export_pupil(session: Session, pupil_id: int, config: Config) -> dict:
+def export_pupil(
+    session: Session, pupil_id: int, config: Config, *, now: datetime | None = None
+) -> dict:
     """Everything held about one pupil, for a subject access request.
 
     Events are those recorded against the pupil, plus taps of one of their card
@@ -79,7 +81,7 @@ def export_pupil(session: Session, pupil_id: int, config: Config) -> dict:
         select(KioskStatus).where(KioskStatus.last_tap_uid.in_(uids))
     ).all()
     return {
-        "exported_at": when(utcnow()),
+        "exported_at": when(naive_utc(now)),
         "time_zone": config.policy.timezone,
         "pupil": {
             "id": pupil.id,

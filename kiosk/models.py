@@ -145,6 +145,8 @@ class StaffUser(Base):
     password_hash: Mapped[str] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16))  # teacher | office | admin
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: where email notices go (a teacher's: their classes'); None: no email
+    email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     classes: Mapped[list[StaffClass]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
@@ -289,3 +291,41 @@ class CalendarDay(Base):
     reason: Mapped[str] = mapped_column(Text)
     set_by: Mapped[str] = mapped_column(String(200))
     set_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Notice(Base):
+    """One email in the outbox: a (kind, occasion, address) is sent at most once.
+
+    ``kind`` is ``not_collected``, ``overnight``, ``fault``, ``recovered`` or
+    ``alarm``; ``occasion`` says which one (a date, a locker and fault start, an
+    event id). The UNIQUE key is what stops a restart re-sending. ``status`` is
+    ``pending`` until the server accepts it, then ``sent``; a failed attempt
+    keeps it ``pending`` with ``last_error`` and a later ``next_attempt_at``
+    (see :mod:`kiosk.notify.outbox`).
+    """
+
+    __tablename__ = "notices"
+    __table_args__ = (UniqueConstraint("kind", "occasion", "address", name="uq_notices_occasion"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    occasion: Mapped[str] = mapped_column(String(200))
+    address: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class NotifyState(Base):
+    """What ``phonelocker notify`` remembers between runs (event cursor, open faults)."""
+
+    __tablename__ = "notify_state"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)

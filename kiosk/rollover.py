@@ -4,7 +4,9 @@ Pure domain functions; the click command is in :mod:`kiosk.cli_ops`.
 
 Database writes follow the project's rule for this pysqlite setup (no
 ``begin_nested``): everything is checked first, then written, then committed
-once, so a refusal leaves nothing behind.
+once, so a refusal leaves nothing behind. The write is a few bulk statements
+under ``BEGIN IMMEDIATE`` (:func:`kiosk.db.begin_write`), so it is short and
+the kiosk's taps wait for it rather than fail.
 """
 
 from __future__ import annotations
@@ -13,17 +15,39 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import Boolean, DateTime, func, select, text
 from sqlalchemy.orm import Session
 
-from kiosk.events import Kind, record_event
+from kiosk.db import begin_write, fingerprint
+from kiosk.events import INSERT_EVENT_TYPES, INSERT_EVENTS_SQL, Kind, event_values, record_event
 from kiosk.maintenance_common import MaintenanceError, count_rows
 from kiosk.models import Card, Event, Holding, Pupil, Year5Approval, naive_utc
+from kiosk.prepared import prepare_rows, run_many
 
 #: pupils in this year (or above) leave at the rollover; everyone else moves up one year
 LEAVING_YEAR = 6
 #: a second rollover within this many days is refused without --force
 ROLLOVER_REPEAT_DAYS = 180
+#: what a plan is read from (pupils, active cards, approvals in force), for kiosk.db.fingerprint
+FINGERPRINT_SQL = (
+    "SELECT id, year, active FROM pupils ORDER BY id",
+    "SELECT id, pupil_id FROM cards WHERE active ORDER BY id",
+    "SELECT id, until FROM year5_approvals WHERE revoked_at IS NULL ORDER BY id",
+)
+MOVE_UP = (text("UPDATE pupils SET year = :year WHERE id = :id"), {})
+LEAVE = (
+    text("UPDATE pupils SET active = :active, left_at = :left_at WHERE id = :id"),
+    {"active": Boolean(), "left_at": DateTime()},
+)
+REVOKE_CARD = (
+    text("UPDATE cards SET active = :active, revoked_at = :revoked_at WHERE id = :id"),
+    {"active": Boolean(), "revoked_at": DateTime()},
+)
+END_APPROVAL = (
+    text("UPDATE year5_approvals SET revoked_at = :revoked_at, revoked_by = :revoked_by"
+         " WHERE id = :id"),
+    {"revoked_at": DateTime()},
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +70,10 @@ class RolloverPlan:
     #: (pupil id, name, year, locker, bay, leaving)
     holdings: list[tuple[int, str, int, str, int, bool]] = field(default_factory=list)
     previous_rollover: datetime | None = None
+    #: the school's local date the plan was made for (approvals ending "until" today)
+    today: date | None = None
+    #: what the plan was read from (kiosk.db.fingerprint), checked again under the write lock
+    fingerprint: tuple = ()
     applied: bool = False
     event_id: int | None = None
 
@@ -85,7 +113,8 @@ def plan_rollover(session: Session, *, now: datetime | None = None, today: date 
     """
     now = naive_utc(now)
     today = today or now.date()
-    plan = RolloverPlan(at=now)
+    # Before reading the plan, so apply_rollover can tell if anything changed after it.
+    plan = RolloverPlan(at=now, today=today, fingerprint=fingerprint(session, FINGERPRINT_SQL))
     pupils = session.scalars(
         select(Pupil).where(Pupil.active.is_(True)).order_by(Pupil.year, Pupil.class_name,
                                                               Pupil.name, Pupil.id)
@@ -129,6 +158,50 @@ def plan_rollover(session: Session, *, now: datetime | None = None, today: date 
     return plan
 
 
+def _statements(
+    session: Session, plan: RolloverPlan, cards: dict[int, list[tuple[int, str]]], actor: str
+) -> list[tuple]:
+    """The rollover's writes as ``(statement, binds, rows)``, values converted before the lock.
+
+    Bulk UPDATEs by primary key, one executemany each: the write lock is held
+    for a fraction of a second however many pupils there are.
+    """
+    now = plan.at
+    events: list[dict] = []
+    for move in plan.moves:
+        events.append(event_values(
+            Kind.PUPIL_UPDATED, at=now, pupil_id=move.pupil_id, actor=actor,
+            reason=f"rollover: year {move.year_from} -> {move.year_to}",
+        ))
+    for move in plan.leavers:
+        events.append(event_values(
+            Kind.PUPIL_UPDATED, at=now, pupil_id=move.pupil_id, actor=actor,
+            reason=f"rollover: left (Year {move.year_from})",
+        ))
+        for _card_id, uid in cards.get(move.pupil_id, []):
+            events.append(event_values(
+                Kind.CARD_REVOKED, at=now, pupil_id=move.pupil_id, card_uid=uid, actor=actor,
+                reason="rollover: pupil left",
+            ))
+    for pupil_id in dict.fromkeys(pupil for _approval, pupil, _name in plan.approvals_to_end):
+        events.append(event_values(
+            Kind.APPROVAL_REVOKED, at=now, pupil_id=pupil_id, actor=actor,
+            reason="rollover: new school year",
+        ))
+    writes = (
+        (MOVE_UP, [{"id": m.pupil_id, "year": m.year_to} for m in plan.moves]),
+        (LEAVE, [{"id": m.pupil_id, "active": False, "left_at": now} for m in plan.leavers]),
+        (REVOKE_CARD, [{"id": card_id, "active": False, "revoked_at": now}
+                       for pupil_cards in cards.values() for card_id, _uid in pupil_cards]),
+        (END_APPROVAL, [{"id": approval_id, "revoked_at": now, "revoked_by": actor}
+                        for approval_id, _pupil, _name in plan.approvals_to_end]),
+        ((INSERT_EVENTS_SQL, INSERT_EVENT_TYPES), events),
+    )
+    dialect = session.get_bind().dialect
+    return [(statement, binds, prepare_rows(statement, binds, dialect, rows))
+            for (statement, binds), rows in writes]
+
+
 def apply_rollover(
     session: Session, plan: RolloverPlan, *, actor: str, force: bool = False
 ) -> RolloverPlan:
@@ -146,40 +219,31 @@ def apply_rollover(
     if blockers and not force:
         raise MaintenanceError("rollover refused: " + "; ".join(blockers) + " (--force to go on)")
     now = plan.at
-    for move in plan.moves:
-        pupil = session.get(Pupil, move.pupil_id)
-        pupil.year = move.year_to
-        record_event(
-            session, Kind.PUPIL_UPDATED, at=now, pupil_id=pupil.id, actor=actor,
-            reason=f"rollover: year {move.year_from} -> {move.year_to}",
+    leaving = [move.pupil_id for move in plan.leavers]
+    cards: dict[int, list[tuple[int, str]]] = {}
+    for card_id, pupil_id, uid in session.execute(
+        select(Card.id, Card.pupil_id, Card.uid)
+        .where(Card.pupil_id.in_(leaving), Card.active.is_(True))
+        .order_by(Card.id)
+    ):
+        cards.setdefault(pupil_id, []).append((card_id, uid))
+    statements = _statements(session, plan, cards, actor)
+    # The plan was read outside any transaction. Take the write lock and check that
+    # nothing it was read from has changed, so what is written is what was shown.
+    begin_write(session)
+    if fingerprint(session, FINGERPRINT_SQL) != plan.fingerprint:
+        raise MaintenanceError(
+            "the pupils changed while the rollover was being prepared (a pupil, card or "
+            "approval was edited): nothing was changed; run it again"
         )
-    for move in plan.leavers:
-        pupil = session.get(Pupil, move.pupil_id)
-        pupil.active = False
-        pupil.left_at = now
-        record_event(
-            session, Kind.PUPIL_UPDATED, at=now, pupil_id=pupil.id, actor=actor,
-            reason=f"rollover: left (Year {move.year_from})",
+    if not force and session.scalar(select(func.count()).select_from(Holding)):
+        raise MaintenanceError(
+            "rollover refused: a phone was handed in meanwhile; return it first (--force to go on)"
         )
-        for card in pupil.cards:
-            if card.active:
-                card.active = False
-                card.revoked_at = now
-                record_event(
-                    session, Kind.CARD_REVOKED, at=now, pupil_id=pupil.id, card_uid=card.uid,
-                    actor=actor, reason="rollover: pupil left",
-                )
-    ended: dict[int, int] = {}
-    for approval_id, pupil_id, _name in plan.approvals_to_end:
-        approval = session.get(Year5Approval, approval_id)
-        approval.revoked_at = now
-        approval.revoked_by = actor
-        ended[pupil_id] = ended.get(pupil_id, 0) + 1
-    for pupil_id in ended:
-        record_event(
-            session, Kind.APPROVAL_REVOKED, at=now, pupil_id=pupil_id, actor=actor,
-            reason="rollover: new school year",
-        )
+    for statement, binds, rows in statements:
+        if rows:
+            run_many(session, statement, binds, rows)
+    session.expire_all()  # any Pupil objects loaded in this session are stale now
     moved = " ".join(f"{key}:{value}" for key, value in plan.year_counts.items())
     event = record_event(
         session,

@@ -24,6 +24,7 @@ from sqlalchemy import Boolean, Date, DateTime, Integer, String, bindparam, sele
 from hardware.locker import LockerHardware
 from kiosk import pupils as pupil_actions
 from kiosk.calendar.days import school_day_on
+from kiosk.clock import rebase
 from kiosk.config import Config
 from kiosk.db import Database
 from kiosk.events import INSERT_EVENT_SQL, INSERT_EVENT_TYPES, Kind, insert_event, record_event
@@ -157,7 +158,12 @@ class KioskService:
         *,
         clock: Callable[[], datetime] = aware_utc_now,
         clock_suspect: Callable[[datetime], bool] = lambda now: False,
+        rebase_recorded: Callable[[datetime, datetime], datetime] | None = None,
     ) -> None:
+        """``clock`` gives aware now; ``clock_suspect(now)`` flags events; and
+        ``rebase_recorded(at, now)`` places a recorded time on the timeline of
+        ``now`` after the clock stepped back (``ClockGuard.rebase``; default:
+        anything later than now was recorded before this service started)."""
         self.config = config
         self.db = db
         self.hardware = hardware
@@ -172,6 +178,10 @@ class KioskService:
         self.last_tap: tuple[datetime, str, str] | None = None
         #: (local date, its calendar entry, time.monotonic() when read)
         self._school_day: tuple[date, SchoolDay | None, float] | None = None
+        started = clock()
+        self.rebase_recorded = rebase_recorded or (
+            lambda at, now: rebase(at, now, boundary=started)
+        )
 
     # --- taps -----------------------------------------------------------------
 
@@ -230,10 +240,15 @@ class KioskService:
                 card: at for card, at in self._previous_tap.items() if at >= horizon
             }
 
+    def _recorded(self, at: datetime | None, now: datetime) -> datetime | None:
+        """A recorded time (aware) as policy must see it: never after ``now``, even when
+        the clock has stepped back since (or the grace re-open would never come)."""
+        return None if at is None else self.rebase_recorded(at, now)
+
     def _facts(self, cursor, uid: str, now: datetime) -> tuple[TapFacts, int | None]:
         base = {
             "uid": uid,
-            "previous_tap_at": self._previous_tap.get(uid),
+            "previous_tap_at": self._recorded(self._previous_tap.get(uid), now),
             "locker_bays": self.bay_numbers,
         }
         today = now.astimezone(self.config.policy.zone).date()
@@ -261,7 +276,10 @@ class KioskService:
             holding_since=as_aware(card["holding_since"]),
             holding_bay=card["holding_bay"],
             last_action=(
-                LastAction(card["last_kind"], as_aware(card["last_at"]), card["last_bay"])
+                LastAction(
+                    card["last_kind"], self._recorded(as_aware(card["last_at"]), now),
+                    card["last_bay"],
+                )
                 if card["last_kind"] is not None
                 else None
             ),
@@ -370,7 +388,8 @@ class KioskService:
             try:
                 pupil = pupil_actions.get_pupil(session, enrolment.pupil_id)
                 pupil_actions.assign_card(
-                    session, pupil, uid, actor=enrolment.actor, locker_id=self.locker_id
+                    session, pupil, uid, actor=enrolment.actor, locker_id=self.locker_id,
+                    now=now,
                 )
                 session.commit()
             except pupil_actions.ActionError as error:

@@ -14,6 +14,7 @@ with ``phonelocker users create NAME --role admin``.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from functools import cache
 
 from sqlalchemy import delete, select
@@ -21,7 +22,8 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from kiosk.events import Kind, record_event
-from kiosk.models import Pupil, StaffClass, StaffUser, WebSession
+from kiosk.models import Pupil, StaffClass, StaffUser, WebSession, naive_utc
+from kiosk.notify.addresses import clean_address
 from kiosk.pupils import ActionError
 
 ROLES = ("teacher", "office", "admin")
@@ -125,6 +127,16 @@ def end_sessions(session: Session, user: StaffUser) -> int:
     return session.execute(query).rowcount or 0
 
 
+def check_email(text: str | None) -> str | None:
+    """An account's email address stripped, None for empty; ActionError if malformed."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return clean_address(text)
+    except ValueError as error:
+        raise ActionError(str(error)) from None
+
+
 def check_role(role: str) -> str:
     if role not in ROLES:
         raise ActionError(f"role {role!r} is not one of {', '.join(ROLES)}")
@@ -149,21 +161,30 @@ def create_user(
     role: str,
     actor: str,
     classes: list[str] | tuple[str, ...] = (),
+    email: str | None = None,
+    now: datetime | None = None,
 ) -> StaffUser:
-    """Add an account; a teacher sees only ``classes``. Raises ActionError on bad input."""
+    """Add an account; a teacher sees only ``classes``. Raises ActionError on bad input.
+
+    ``email``: where its notices go (a teacher's: their classes'), or None.
+    ``now`` is the caller's clock (default: the wall clock).
+    """
+    at = naive_utc(now)
     username = normalise_username(username)
     check_role(role)
     if get_user(session, username) is not None:
         raise ActionError(f"there is already an account called {username}")
     check_password_policy(password, username)
     classes = check_classes(session, classes)
+    email = check_email(email)
     user = StaffUser(username=username, password_hash=hash_password(password), role=role,
-                     active=True)
+                     active=True, email=email, created_at=at)
     user.classes = [StaffClass(class_name=name) for name in classes]
     session.add(user)
     session.flush()
     detail = f"role {role}" + (f", classes {', '.join(classes)}" if classes else "")
-    record_event(session, Kind.USER_CREATED, actor=actor, reason=f"{username}: {detail}")
+    detail += f", email {email}" if email else ""
+    record_event(session, Kind.USER_CREATED, at=at, actor=actor, reason=f"{username}: {detail}")
     return user
 
 
@@ -175,8 +196,12 @@ def update_user(
     role: str | None = None,
     classes: list[str] | tuple[str, ...] | None = None,
     active: bool | None = None,
+    now: datetime | None = None,
+    email: str | None = None,
 ) -> list[str]:
-    """Change role, classes or active; return what changed (recorded as one event).
+    """Change role, classes, active or email; return what changed (recorded as one event).
+
+    ``email`` None leaves the address alone; ``""`` removes it.
 
     A new role or disabling ends all the account's sessions: what it may see or
     do changed, so it signs in again.
@@ -192,6 +217,11 @@ def update_user(
         if sorted(wanted) != sorted(c.class_name for c in user.classes):
             user.classes = [StaffClass(class_name=name) for name in wanted]
             changed.append(f"classes {', '.join(wanted) or 'none'}")
+    if email is not None:
+        address = check_email(email)
+        if address != user.email:
+            user.email = address
+            changed.append(f"email {address}" if address else "email removed")
     if active is not None and active != user.active:
         user.active = active
         changed.append("enabled" if active else "disabled")
@@ -200,12 +230,14 @@ def update_user(
         end_sessions(session, user)
     if changed:
         session.flush()
-        record_event(session, Kind.USER_UPDATED, actor=actor,
+        record_event(session, Kind.USER_UPDATED, at=naive_utc(now), actor=actor,
                      reason=f"{user.username}: {'; '.join(changed)}")
     return changed
 
 
-def set_password(session: Session, user: StaffUser, password: str, *, actor: str) -> None:
+def set_password(
+    session: Session, user: StaffUser, password: str, *, actor: str, now: datetime | None = None
+) -> None:
     """Replace the password after checking the policy; end all the account's sessions.
 
     Someone changing their own password in the dashboard stays signed in
@@ -214,7 +246,7 @@ def set_password(session: Session, user: StaffUser, password: str, *, actor: str
     check_password_policy(password, user.username)
     user.password_hash = hash_password(password)
     end_sessions(session, user)
-    record_event(session, Kind.USER_UPDATED, actor=actor,
+    record_event(session, Kind.USER_UPDATED, at=naive_utc(now), actor=actor,
                  reason=f"{user.username}: password changed")
 
 

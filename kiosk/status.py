@@ -14,7 +14,16 @@ from sqlalchemy.orm import Session
 
 from kiosk.calendar.days import day_dict, get_day
 from kiosk.config import Config
-from kiosk.models import Card, Event, Holding, KioskStatus, Locker, Pupil, Year5Approval, utcnow
+from kiosk.models import (
+    Card,
+    Event,
+    Holding,
+    KioskStatus,
+    Locker,
+    Pupil,
+    Year5Approval,
+    naive_utc,
+)
 from kiosk.policy import Approval, SchoolDay, approval_in_force, collection_time, local_day_bounds
 
 TAP_KINDS = ("deposit", "collect", "office_return", "kept_in_office")
@@ -233,9 +242,12 @@ def query_events(
     return session.scalars(query)
 
 
-def recent_unknown_cards(session: Session, *, limit: int = 10, within_hours: int = 24) -> list:
-    """Card UIDs refused as unknown recently, newest first (for enrolling by picking one)."""
-    since = utcnow() - timedelta(hours=within_hours)
+def recent_unknown_cards(
+    session: Session, *, limit: int = 10, within_hours: int = 24, now: datetime | None = None
+) -> list:
+    """Card UIDs refused as unknown in the ``within_hours`` before ``now``, newest first
+    (for enrolling by picking one)."""
+    since = naive_utc(now) - timedelta(hours=within_hours)
     rows = session.execute(
         select(Event.card_uid, Event.at)
         .where(Event.kind == "refused", Event.reason == "unknown_card", Event.at >= since)

@@ -160,8 +160,11 @@ UNITS=(
     phonelocker-web.service
     phonelocker-maintenance.service
     phonelocker-maintenance.timer
+    phonelocker-notify.service
+    phonelocker-notify.timer
 )
-ENABLE=(phonelocker-kiosk.service phonelocker-web.service phonelocker-maintenance.timer)
+ENABLE=(phonelocker-kiosk.service phonelocker-web.service phonelocker-maintenance.timer
+        phonelocker-notify.timer)
 # The kernel modules blacklisted by phonelocker-nfc-blacklist.conf, in unload order.
 NFC_MODULES=(pn533_usb port100 pn533 nfc)
 START_FAILED=()

@@ -1,4 +1,11 @@
-"""Shared fixtures: real SQLite files, gpiozero's MockFactory, free ports, config files."""
+"""Shared fixtures: real SQLite files, gpiozero's MockFactory, free ports, config files.
+
+``PHONELOCKER_TEST_NOW=<ISO 8601 instant>`` starts the whole session's clock at
+that instant, ticking (time-machine; every xdist worker applies it), so the
+suite can be run at 23:50, just after midnight or across a UK clock change
+whatever the wall clock says. Subprocesses (the ``phonelocker`` console
+script, the kiosk process) keep the real clock.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,11 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import pytest
+import time_machine
 from gpiozero.pins.mock import MockFactory
 
 from kiosk.config import load_config
@@ -16,6 +25,56 @@ from kiosk.db import Database
 
 BIN = Path(sys.executable).parent
 PHONELOCKER = str(BIN / "phonelocker")
+TEST_NOW_VAR = "PHONELOCKER_TEST_NOW"
+_travel: time_machine.travel | None = None
+
+
+def requested_now() -> datetime | None:
+    """The instant ``PHONELOCKER_TEST_NOW`` asks for (aware), or None when it is unset."""
+    raw = os.environ.get(TEST_NOW_VAR, "").strip()
+    if not raw:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise pytest.UsageError(
+            f"{TEST_NOW_VAR}={raw!r} is not an ISO 8601 instant, e.g. 2026-12-01T23:50:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        raise pytest.UsageError(f"{TEST_NOW_VAR}={raw!r} needs an offset, e.g. Z or +01:00")
+    return moment.astimezone(UTC)
+
+
+def real_now(tz: tzinfo = UTC) -> datetime:
+    """The wall clock as a subprocess sees it, even while ``PHONELOCKER_TEST_NOW``
+    moves this process's clock: for comparing with what a subprocess wrote."""
+    if time_machine.escape_hatch.is_travelling():
+        return time_machine.escape_hatch.datetime.datetime.now(tz)
+    return datetime.now(tz)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any test (and any fixture) runs, in the controller and in each xdist
+    # worker: the session's in-process clock starts at the instant and ticks on.
+    global _travel
+    moment = requested_now()
+    if moment is not None and _travel is None:
+        _travel = time_machine.travel(moment, tick=True)
+        _travel.start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _travel
+    if _travel is not None:
+        _travel.stop()
+        _travel = None
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    moment = requested_now()
+    if moment is None:
+        return f"clock: real ({TEST_NOW_VAR} unset)"
+    return f"clock: {TEST_NOW_VAR}={moment.isoformat()} (in-process, ticking)"
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
@@ -32,6 +91,8 @@ def write_config(directory: Path, body: str = "", *, udp_port: int | None = None
     sections = {
         "database": f'url = "sqlite:///{directory / "phonelocker.db"}"',
         "reader": f'device = "udp:127.0.0.1:{udp_port}"',
+        # never the default var/secret_key, which is relative to the current directory
+        "web": f'secret_key_file = "{directory / "secret_key"}"',
     }
     text = ""
     for name, line in sections.items():

@@ -18,6 +18,8 @@ def leaf_commands(group: click.Group, prefix: tuple[str, ...] = ()):
     for name in group.list_commands(ctx):
         command = group.get_command(ctx, name)
         if isinstance(command, click.Group):
+            if command.invoke_without_command:  # runs by itself too, e.g. "bench"
+                yield (*prefix, name)
             yield from leaf_commands(command, (*prefix, name))
         else:
             yield (*prefix, name)
@@ -67,6 +69,28 @@ def test_pupils_add_prints_the_id_and_list_shows_the_card(run):
     listed = json.loads(run("pupils", "list", "--json").output)
     zoe = next(p for p in listed if p["id"] == pupil_id)
     assert zoe["name"] == "Zoë Ng" and zoe["cards"] == ["04A1B2C3D4E5F6"]
+
+
+def test_one_command_stamps_everything_with_one_reading_of_the_clock(run, tmp_path):
+    """The CLI reads the clock once per command: a pupil added with a card, and the
+    two events that records, carry the same instant (not microseconds apart)."""
+    from sqlalchemy import select
+
+    from kiosk.db import Database
+    from kiosk.models import Card, Event, Pupil, Year5Approval
+
+    pupil_id = int(run("pupils", "add", "--name", "Sam", "--year", "5", "--class", "5R",
+                       "--card", "04A1B2C3D4E5F6").output)
+    run("pupils", "approve", str(pupil_id), "--by", "Mrs Head")
+    database = Database(f"sqlite:///{tmp_path / 'phonelocker.db'}")
+    with database.session() as session:
+        pupil = session.get(Pupil, pupil_id)
+        card = session.scalars(select(Card)).one()
+        approval = session.scalars(select(Year5Approval)).one()
+        at = {kind: when for kind, when in session.execute(select(Event.kind, Event.at))}
+    database.dispose()
+    assert pupil.created_at == card.issued_at == at["pupil_added"] == at["enrol"]
+    assert approval.approved_at == at["approved"] > pupil.created_at
 
 
 def test_approve_release_card_revoke_deactivate(run):

@@ -9,6 +9,7 @@ guard are run as real subprocesses.
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 
@@ -71,11 +72,17 @@ def _args(command: click.Command, fuzzed: click.Parameter, value: str) -> list[s
     return args
 
 
+#: an ordinary log record (the logging format of ``phonelocker web``/``demo``) at INFO or below
+LOG_RECORD = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ (DEBUG|INFO) ")
+
+
 def error_lines(stderr: str) -> list[str]:
     """The lines of an error on standard error, without click's usage and "Try --help"
-    hint around it, and without the warnings a command gives on its way."""
+    hint around it, and without the warnings and INFO log records a command gives on
+    its way (e.g. "created a new secret key" on a first start)."""
     return [line for line in stderr.splitlines()
-            if line.strip() and not line.startswith(("Usage:", "Try ", "  ", "warning: "))]
+            if line.strip() and not line.startswith(("Usage:", "Try ", "  ", "warning: "))
+            and not LOG_RECORD.match(line)]
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import stat
 import pytest
 from sqlalchemy import inspect
 
-from kiosk.db import SCHEMA_REVISION, Database, DatabaseError, head_revision
+from kiosk.db import BUSY_TIMEOUT_MS, SCHEMA_REVISION, Database, DatabaseError, head_revision
 from kiosk.models import Base
 
 
@@ -32,7 +32,7 @@ def test_sqlite_is_tuned_for_durability(tmp_path):
         assert pragma("PRAGMA journal_mode").scalar() == "wal"
         assert pragma("PRAGMA synchronous").scalar() == 2  # FULL
         assert pragma("PRAGMA foreign_keys").scalar() == 1
-        assert pragma("PRAGMA busy_timeout").scalar() == 5000
+        assert pragma("PRAGMA busy_timeout").scalar() == BUSY_TIMEOUT_MS == 15000
 
 
 def test_new_database_file_is_group_writable(tmp_path):

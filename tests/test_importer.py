@@ -407,3 +407,39 @@ def test_card_of_pupil_in_file_who_keeps_no_other_card_is_refused(db: Database):
         apply_import(session, plan, actor="office")
 
     assert count(db, Pupil) == 1
+
+
+def test_bulk_write_records_the_events_of_the_row_by_row_actions_in_order(db: Database):
+    """The import writes in bulk, but its events are exactly those kiosk.pupils records."""
+    header = "UPN,Name,Year,Class,Card"
+    import_file(db, csv_bytes(header, "A1,Amy Smith,6,6A,AAAAAAAA", "B1,Ben Jones,6,6A,BBBBBBBB"))
+    with db.session() as session:
+        add_pupil(session, name="Cat Lee", year=6, class_name="6B", actor="office")
+        session.commit()
+        first_new = session.scalar(select(func.max(Event.id))) + 1
+
+    import_file(db, csv_bytes(
+        header, "A1,Amy Smith,6,6C,BBBBBBBB", "B1,Ben Jones,6,6A,AAAAAAAA", "C1,Cat Lee,6,6B,",
+        "D1,Dan Wu,6,6D,DDDDDDDD",
+    ))
+
+    with db.session() as session:
+        ids = {p.name.split()[0]: p.id for p in session.scalars(select(Pupil))}
+        events = [(e.kind, e.pupil_id, e.card_uid, e.reason, e.actor) for e in session.scalars(
+            select(Event).where(Event.id >= first_new).order_by(Event.id))]
+        cards = {c.uid: c.pupil_id for c in session.scalars(select(Card).where(Card.active))}
+        cat = session.get(Pupil, ids["Cat"])
+    moved = "moved to another pupil by import"
+    assert events == [
+        ("card_revoked", ids["Ben"], "BBBBBBBB", moved, "office"),
+        ("card_revoked", ids["Amy"], "AAAAAAAA", moved, "office"),
+        ("pupil_updated", ids["Amy"], None, "class", "office"),
+        ("enrol", ids["Amy"], "BBBBBBBB", None, "office"),
+        ("enrol", ids["Ben"], "AAAAAAAA", None, "office"),
+        ("pupil_updated", ids["Cat"], None, "external_id", "office"),
+        ("pupil_added", ids["Dan"], None, None, "office"),
+        ("enrol", ids["Dan"], "DDDDDDDD", None, "office"),
+        ("import", None, None, "1 created, 3 updated, 0 unchanged", "office"),
+    ]
+    assert cards == {"AAAAAAAA": ids["Ben"], "BBBBBBBB": ids["Amy"], "DDDDDDDD": ids["Dan"]}
+    assert cat.external_id == "C1" and cat.class_name == "6B" and cat.active

@@ -34,6 +34,8 @@ UNITS = (
     "phonelocker-web.service",
     "phonelocker-maintenance.service",
     "phonelocker-maintenance.timer",
+    "phonelocker-notify.service",
+    "phonelocker-notify.timer",
 )
 EXAMPLE = "# stand-in example config\n[web]\nport = 8081\n"
 
@@ -214,6 +216,7 @@ def test_root_mode_leaves_the_host_alone(source: Path, tmp_path: Path) -> None:
         "phonelocker-kiosk.service",
         "phonelocker-web.service",
         "phonelocker-maintenance.timer",
+        "phonelocker-notify.timer",
     ]
     assert ["systemctl", "enable", *enable] in commands
     for unit in enable:
@@ -225,7 +228,7 @@ def test_no_start(source: Path, tmp_path: Path) -> None:
     result = install(source, tmp_path / "root", "--no-start")
     commands = skipped_commands(result.stdout)
     assert ["systemctl", "enable", "phonelocker-kiosk.service", "phonelocker-web.service",
-            "phonelocker-maintenance.timer"] in commands  # fmt: skip
+            "phonelocker-maintenance.timer", "phonelocker-notify.timer"] in commands  # fmt: skip
     assert not [command for command in commands if command[:2] == ["systemctl", "start"]]
 
 
@@ -497,7 +500,7 @@ def test_sysusers_matches_the_units() -> None:
         if fields[0] == "m":
             members.setdefault(fields[1], set()).add(fields[2])
     for unit in ("phonelocker-kiosk.service", "phonelocker-web.service",
-                 "phonelocker-maintenance.service"):  # fmt: skip
+                 "phonelocker-maintenance.service", "phonelocker-notify.service"):  # fmt: skip
         service = parse_unit(unit)["Service"]
         (user,), (group,) = service["User"], service["Group"]
         assert user in users, unit

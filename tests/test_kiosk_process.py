@@ -7,7 +7,6 @@ import signal
 import sqlite3
 import threading
 import time
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 from hardware.errors import HardwareError
 from hardware.virtual_card import present_card
 
-from .conftest import run_cli, write_config
+from .conftest import real_now, run_cli, write_config
 from .kiosk_process import KioskProcess
 
 pytestmark = pytest.mark.slow
@@ -33,7 +32,8 @@ def pupil_state(config_file, pupil_id):
 
 
 def minutes_before_midnight() -> float:
-    now = datetime.now(ZoneInfo("Europe/London"))
+    """On the subprocesses' (real) clock: they decide what "today" is."""
+    now = real_now(ZoneInfo("Europe/London"))
     return (24 * 60) - (now.hour * 60 + now.minute)
 
 
@@ -63,7 +63,7 @@ def test_tap_hands_in_then_collects_after_collection_time(school, tmp_path):
         row, document = pupil_state(config_file, pupil_id)
         assert row["state"] == "in_locker"
         assert row["handed_in_at"] is not None and row["collected_at"] is None
-        assert document["date"] == datetime.now(ZoneInfo("Europe/London")).date().isoformat()
+        assert document["date"] == real_now(ZoneInfo("Europe/London")).date().isoformat()
         assert set(row) >= {"id", "name", "year", "class", "state", "handed_in_at", "collected_at"}
         # Too early: refused, still in the locker.
         run_cli(config_file, "tap", AMARA)

@@ -1,7 +1,8 @@
 """The systemd units in systemd/: hardening score, `systemd-analyze verify`, key settings.
 
 `systemd-analyze security --offline=true` must rate every service "OK", and no
-worse than it does now (MAX_EXPOSURE: kiosk 1.9, web 1.1, maintenance 1.0).
+worse than it does now (MAX_EXPOSURE: kiosk 1.9, web 1.1, maintenance 1.0,
+notify 1.1).
 Both it and `verify` run with ``--root`` pointing at a temporary tree so that
 nothing on the test machine (drop-ins, installed units) colours the result.
 
@@ -33,6 +34,8 @@ UNITS = (
     "phonelocker-web.service",
     "phonelocker-maintenance.service",
     "phonelocker-maintenance.timer",
+    "phonelocker-notify.service",
+    "phonelocker-notify.timer",
 )
 PHONELOCKER = "/opt/phonelocker/venv/bin/phonelocker"
 CONFIG = "/etc/phonelocker/config.toml"
@@ -44,6 +47,7 @@ MAX_EXPOSURE = {
     "phonelocker-kiosk.service": 1.9,
     "phonelocker-web.service": 1.1,
     "phonelocker-maintenance.service": 1.0,
+    "phonelocker-notify.service": 1.1,
 }
 EXPOSURE = re.compile(r"Overall exposure level for (\S+): (\d+(?:\.\d+)?)")
 
@@ -239,3 +243,49 @@ def test_maintenance_unit_runs_the_real_command(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "removed 0 event(s) older than 13 months" in result.stdout
     assert len(list(backups.glob("phonelocker-nightly-*.db"))) == 1
+
+
+def test_notify_units() -> None:
+    service = parse_unit("phonelocker-notify.service")["Service"]
+    assert service["Type"] == ["oneshot"]
+    assert service["ExecStart"] == [f"{PHONELOCKER} --config {CONFIG} notify"]
+    # The dashboard's user: no device groups; group phonelocker to write the outbox.
+    assert service["User"] == ["phonelocker-web"]
+    assert service["Group"] == ["phonelocker"]
+    assert "SupplementaryGroups" not in service and "StateDirectory" not in service
+    assert service["PrivateDevices"] == ["yes"]
+    assert service["ReadWritePaths"] == ["/var/lib/phonelocker"]
+    assert service["CapabilityBoundingSet"] == [""]
+    timer = parse_unit("phonelocker-notify.timer")
+    assert timer["Timer"]["OnCalendar"] == ["*-*-* *:*:00"]  # every minute
+    assert timer["Timer"]["AccuracySec"] == ["1s"]
+    assert timer["Timer"]["Unit"] == ["phonelocker-notify.service"]
+    assert timer["Install"]["WantedBy"] == ["timers.target"]
+
+
+def test_notify_unit_runs_the_real_command(tmp_path: Path) -> None:
+    """The unit's ExecStart= line, with the test config: a queued notice is sent."""
+    from datetime import UTC, datetime
+
+    from kiosk.db import Database
+    from kiosk.models import Notice
+
+    from .notify_helpers import SmtpServer, notify_config
+
+    with SmtpServer() as smtp:
+        config_file, config = notify_config(tmp_path, smtp.port)
+        database = Database(config.database.url)
+        database.upgrade()
+        queued_at = datetime(2025, 12, 2, 12, 0, tzinfo=UTC).replace(tzinfo=None)
+        with database.session() as session:
+            session.add(Notice(kind="alarm", occasion="1", address="office@school.example",
+                               subject="Phone Locker: test", body="test\n", status="pending",
+                               attempts=0, created_at=queued_at, next_attempt_at=queued_at))
+            session.commit()
+        database.dispose()
+        (line,) = parse_unit("phonelocker-notify.service")["Service"]["ExecStart"]
+        args = shlex.split(line.replace(PHONELOCKER, VENV_PHONELOCKER)
+                           .replace(CONFIG, str(config_file)))
+        result = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        assert [m["Subject"] for m in smtp.mailbox.messages] == ["Phone Locker: test"]

@@ -1,4 +1,4 @@
-"""Admin: staff accounts (create, role and classes, disable, reset password) and settings.
+"""Admin: staff accounts (create, role, classes, email, disable, reset password) and settings.
 
 Admin only. Accounts go through :mod:`kiosk.staff`, as ``phonelocker users``
 does, so the password policy and the audit events are the same. An admin
@@ -49,6 +49,7 @@ def new_user():
             user = staff.create_user(
                 db, form_text("username", max_length=64), password,
                 role=request.form.get("role", ""), classes=_classes_field(), actor=actor(),
+                email=form_text("email", max_length=254),
             )
         except ActionError as error:
             db.rollback()
@@ -75,7 +76,8 @@ def edit_user(user_id: int):
             if account.id == g.user.id and (role != "admin" or not active):
                 raise ActionError("you cannot demote or disable your own account")
             changed = staff.update_user(db, account, actor=actor(), role=role,
-                                        classes=_classes_field(), active=active)
+                                        classes=_classes_field(), active=active,
+                                        email=form_text("email", max_length=254))
         except ActionError as error:
             db.rollback()
             flash(f"Not saved: {error}", "error")

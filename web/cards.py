@@ -21,8 +21,9 @@ from kiosk.pupils import (
     revoke_card,
     revoke_year5,
 )
+from kiosk.status import local_today
 from web.access import actor, db_session, office_required, visible_pupil
-from web.helpers import config, form_text
+from web.helpers import config, form_text, now
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,11 @@ def enrol(pupil_id: int):
     """Ask the kiosk to give the next card tapped on its reader to this pupil."""
     pupil = visible_pupil(pupil_id)
     db = db_session()
-    if not kiosk_online(db, None, max_age=config().web.offline_after_seconds):
+    if not kiosk_online(db, None, max_age=config().web.offline_after_seconds, now=now()):
         flash("kiosk offline: the kiosk has no fresh heartbeat, so it cannot read a card now. "
               "Type the card's number instead, or start the kiosk.", "error")
         return _back(pupil.id)
-    command = queue_enrol(db, pupil_id=pupil.id, actor=actor())
+    command = queue_enrol(db, pupil_id=pupil.id, actor=actor(), now=now())
     db.commit()
     log.info("enrol command %d queued by %s", command.id, actor())
     return _back(pupil.id, command=command.id)
@@ -56,7 +57,8 @@ def assign(pupil_id: int):
     pupil = visible_pupil(pupil_id)
     db = db_session()
     try:
-        card = assign_card(db, pupil, form_text("uid", max_length=40), actor=actor())
+        card = assign_card(db, pupil, form_text("uid", max_length=40), actor=actor(),
+                           now=now())
     except ActionError as error:
         db.rollback()
         flash(f"No card assigned: {error}", "error")
@@ -77,7 +79,7 @@ def revoke(pupil_id: int):
         uid = normalise_uid(form_text("uid", max_length=40))
         if uid not in {card.uid for card in pupil.cards if card.active}:
             raise ActionError(f"{pupil.name} has no active card {uid}")
-        revoke_card(db, uid, actor=actor(), reason=reason)
+        revoke_card(db, uid, actor=actor(), reason=reason, now=now())
     except ActionError as error:
         db.rollback()
         flash(f"Not revoked: {error}", "error")
@@ -96,7 +98,9 @@ def approve(pupil_id: int):
     until_text = form_text("until", max_length=20)
     try:
         until = parse_day(until_text, "until") if until_text else None
-        approve_year5(db, pupil, by=form_text("by", max_length=200), until=until, actor=actor())
+        moment = now()
+        approve_year5(db, pupil, by=form_text("by", max_length=200), until=until, actor=actor(),
+                      now=moment, today=local_today(config(), moment))
     except (ActionError, InputError) as error:
         db.rollback()
         flash(f"Not approved: {error}", "error")
@@ -116,7 +120,7 @@ def unapprove(pupil_id: int):
     if not reason:
         flash("Say why the approval ends.", "error")
         return _back(pupil.id)
-    count = revoke_year5(db, pupil, actor=actor(), reason=reason)
+    count = revoke_year5(db, pupil, actor=actor(), reason=reason, now=now())
     db.commit()
     flash("Approval ended." if count else "There was no approval in force.", "ok")
     return _back(pupil.id)

@@ -60,11 +60,12 @@ def register(cli: click.Group, command) -> None:
     @click.option("--role", required=True, type=click.Choice(["teacher", "office", "admin"]))
     @click.option("--class", "classes", multiple=True, type=TEXT,
                   help="A class a teacher sees (repeatable), e.g. --class 6K.")
+    @click.option("--email", help="Where email notices go (a teacher's: their classes').")
     @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
     @click.option("--by", "actor", help="Who is doing this (default: the system user).")
     @pass_ctx
     def users_create(ctx: Context, username: str, role: str, classes: tuple[str, ...],
-                     password_stdin: bool, actor: str | None) -> None:
+                     email: str | None, password_stdin: bool, actor: str | None) -> None:
         """Create a staff account; the password is asked for (hidden, twice)."""
         from kiosk import staff
 
@@ -73,7 +74,8 @@ def register(cli: click.Group, command) -> None:
         password = _read_password(password_stdin)
         with ctx.database().session() as session:
             user = staff.create_user(session, username, password, role=role,
-                                     classes=list(classes), actor=_actor(actor))
+                                     classes=list(classes), email=email, actor=_actor(actor),
+                                     now=ctx.now)
             session.commit()
             click.echo(f"created {user.username} ({role})")
 
@@ -87,7 +89,7 @@ def register(cli: click.Group, command) -> None:
         with ctx.database().session() as session:
             rows = [
                 {"username": u.username, "role": u.role, "active": u.active,
-                 "classes": sorted(c.class_name for c in u.classes)}
+                 "classes": sorted(c.class_name for c in u.classes), "email": u.email}
                 for u in staff.list_users(session)
             ]
         if as_json:
@@ -98,7 +100,8 @@ def register(cli: click.Group, command) -> None:
         for row in rows:
             state = "" if row["active"] else "  (disabled)"
             classes = ", ".join(row["classes"])
-            click.echo(f"{row['username']:<24} {row['role']:<8} {classes}{state}")
+            email = f"  <{row['email']}>" if row["email"] else ""
+            click.echo(f"{row['username']:<24} {row['role']:<8} {classes}{email}{state}")
 
     def _user(session, username: str):
         from kiosk import staff
@@ -120,9 +123,29 @@ def register(cli: click.Group, command) -> None:
 
         with ctx.database().session() as session:
             user = _user(session, username)
-            staff.set_password(session, user, _read_password(password_stdin), actor=_actor(actor))
+            staff.set_password(session, user, _read_password(password_stdin), actor=_actor(actor),
+                               now=ctx.now)
             session.commit()
             click.echo(f"password changed for {user.username}")
+
+    @command(users, "set-email")
+    @click.argument("username")
+    @click.argument("address", required=False)
+    @click.option("--clear", is_flag=True, help="Remove the address: no more email notices.")
+    @click.option("--by", "actor", help="Who is doing this (default: the system user).")
+    @pass_ctx
+    def users_set_email(ctx: Context, username: str, address: str | None, clear: bool,
+                        actor: str | None) -> None:
+        """Set the address an account's email notices go to (or --clear it)."""
+        from kiosk import staff
+
+        if clear == bool(address):
+            raise click.UsageError("give an ADDRESS, or --clear")
+        with ctx.database().session() as session:
+            user = _user(session, username)
+            changed = staff.update_user(session, user, email=address or "", actor=_actor(actor))
+            session.commit()
+            click.echo(f"{user.username}: {'; '.join(changed) or 'nothing changed'}")
 
     for name, active in (("disable", False), ("enable", True)):
 
@@ -136,7 +159,8 @@ def register(cli: click.Group, command) -> None:
 
             with ctx.database().session() as session:
                 user = _user(session, username)
-                staff.update_user(session, user, active=_active, actor=_actor(actor))
+                staff.update_user(session, user, active=_active, actor=_actor(actor),
+                                  now=ctx.now)
                 session.commit()
                 click.echo(f"{user.username} {'enabled' if _active else 'disabled'}")
 

@@ -12,16 +12,18 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from kiosk.commands import FINISHED, kiosk_online
-from kiosk.models import Command, utcnow
-from web.helpers import config
+from kiosk.models import Command, naive_utc
+from web.helpers import config, now
 
 PENDING_GRACE_SECONDS = 3.0
 
 
 def describe(session: Session, command: Command) -> dict:
     """The command as JSON for ``/api/commands/<id>``: status, result and a display line."""
-    online = kiosk_online(session, command.locker_id, max_age=config().web.offline_after_seconds)
-    age = (utcnow() - command.created_at).total_seconds()
+    moment = naive_utc(now())
+    online = kiosk_online(session, command.locker_id, max_age=config().web.offline_after_seconds,
+                          now=moment)
+    age = (moment - command.created_at).total_seconds()
     result = command.result or ""
     if command.status == "done":
         tone, display = "ok", f"done: {result}"

@@ -10,7 +10,7 @@ import csv
 import io
 import logging
 from collections.abc import Iterator
-from datetime import UTC, date
+from datetime import UTC
 
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 from sqlalchemy import Select, select
@@ -128,7 +128,7 @@ def export():
                     event.card_uid, event.locker_id, event.bay, event.actor, event.reason,
                 ))
 
-    stamp = date.today().isoformat()
+    stamp = local(now()).date().isoformat()  # the school's day on the app's clock
     return Response(
         stream_with_context(generate()), mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="phonelocker-events-{stamp}.csv"'},

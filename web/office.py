@@ -97,12 +97,12 @@ def unlock():
             check_bay(bay, (b.number for b in locker.bays), what=f"{locker.id} bay")
         except InputError as error:
             bad_request(error)
-    if not kiosk_online(db, locker_id, max_age=config().web.offline_after_seconds):
+    if not kiosk_online(db, locker_id, max_age=config().web.offline_after_seconds, now=now()):
         flash("kiosk offline: no fresh heartbeat, nothing was unlocked. Use the locker's key.",
               "error")
         return redirect(url_for("office.index"))
     commands = queue_unlock(db, actor=actor(), reason=reason, locker_id=locker_id, bay=bay,
-                            seconds=seconds)
+                            seconds=seconds, now=now())
     db.commit()
     log.info("unlock %s/%s queued by %s", locker_id or "all", bay or "all", actor())
     ids = ",".join(str(c.id) for c in commands)
@@ -178,8 +178,9 @@ def release():
     pupil = visible_pupil(form_id("pupil_id", required=True))
     db = db_session()
     try:
+        moment = now()
         release_early(db, pupil, by=actor(), reason=form_text("reason"),
-                      on_date=local_today(config(), now()))
+                      on_date=local_today(config(), moment), now=moment)
     except ActionError as error:
         db.rollback()
         flash(f"Not authorised: {error}", "error")
@@ -199,7 +200,8 @@ def handback():
         abort(400, "kind must be office_return or kept_in_office")
     db = db_session()
     try:
-        office_takes_phone(db, pupil, actor=actor(), reason=form_text("reason"), kind=kind)
+        office_takes_phone(db, pupil, actor=actor(), reason=form_text("reason"), kind=kind,
+                           now=now())
     except ActionError as error:
         db.rollback()
         flash(f"Not recorded: {error}", "error")

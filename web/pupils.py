@@ -75,7 +75,7 @@ def detail(pupil_id: int):
         row = db.get(Command, command_id)
         if row is not None and row.pupil_id == pupil.id:
             command = describe(db, row)
-    unknown = recent_unknown_cards(db) if can_office() else []
+    unknown = recent_unknown_cards(db, now=now()) if can_office() else []
     return render_template(
         "pupils/detail.html", pupil=pupil, today=today, events=events, command=command,
         unknown_cards=unknown,
@@ -109,7 +109,7 @@ def new():
             pupil = add_pupil(
                 db, **_pupil_fields(), actor=actor(),
                 external_id=form_text("external_id", max_length=64) or None,
-                card_uid=form_text("card_uid", max_length=40) or None,
+                card_uid=form_text("card_uid", max_length=40) or None, now=now(),
             )
         except ActionError as error:
             db.rollback()
@@ -131,7 +131,7 @@ def edit(pupil_id: int):
     if request.method == "POST":
         db = db_session()
         try:
-            changed = update_pupil(db, pupil, actor=actor(), **_pupil_fields())
+            changed = update_pupil(db, pupil, actor=actor(), **_pupil_fields(), now=now())
         except ActionError as error:
             db.rollback()
             flash(f"Not saved: {error}", "error")
@@ -152,7 +152,7 @@ def set_active(pupil_id: int):
     if active not in ("0", "1"):
         abort(400, "active must be 0 or 1")
     db = db_session()
-    update_pupil(db, pupil, actor=actor(), active=active == "1")
+    update_pupil(db, pupil, actor=actor(), active=active == "1", now=now())
     db.commit()
     flash(f"{pupil.name} is {'active again' if active == '1' else 'marked as left'}.", "ok")
     return redirect(url_for("pupils.detail", pupil_id=pupil.id))

@@ -3,6 +3,12 @@
 The school is migrated and seeded once per test session (per xdist worker)
 and the file is copied for each test, so every test gets its own database
 without paying for Alembic and scrypt each time.
+
+Everything seeded is stamped at :data:`SEED_TIME`, one minute past midnight
+(London) on the day the session started, and :func:`local_clock` gives
+times on that same day; so a test whose app clock says 09:00 sees the
+seeded deposit, refusal and Year 5 approval as earlier today, whatever the
+wall clock (or ``PHONELOCKER_TEST_NOW``) says.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from kiosk.models import (
     Pupil,
     StaffClass,
     StaffUser,
+    naive_utc,
     utcnow,
 )
 from kiosk.pupils import add_pupil, approve_year5
@@ -60,8 +67,16 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return sock.getsockname()[1]
 
 
+ZONE = ZoneInfo("Europe/London")
+#: the local day the seeded school lives on: the session's first day
+SEED_DAY = datetime.now(ZONE).date()
+#: when everything seeded happened (aware)
+SEED_TIME = datetime.combine(SEED_DAY, time(0, 1), tzinfo=ZONE)
+
+
 def _seed(db: Database) -> dict[str, int]:
     ids: dict[str, int] = {}
+    at = naive_utc(SEED_TIME)
     # Real scrypt with a small work factor, so the many logins in these tests stay fast;
     # accounts made through kiosk.staff get the full-strength default.
     password_hash = generate_password_hash(PASSWORD, method="scrypt:1024:8:1")
@@ -69,7 +84,7 @@ def _seed(db: Database) -> dict[str, int]:
         session.add(Locker(id=LOCKER, name="Test locker", bays=[Bay(number=1), Bay(number=2)]))
         for username, (role, classes) in USERS.items():
             user = StaffUser(username=username, password_hash=password_hash, role=role,
-                             active=True)
+                             active=True, created_at=at)
             user.classes = [StaffClass(class_name=name) for name in classes]
             session.add(user)
             session.flush()
@@ -83,15 +98,16 @@ def _seed(db: Database) -> dict[str, int]:
         }
         for key, (name, year, class_name, uid) in pupils.items():
             pupil = add_pupil(session, name=name, year=year, class_name=class_name,
-                              card_uid=uid, actor="seed")
+                              card_uid=uid, actor="seed", now=at)
             ids[key] = pupil.id
-        approve_year5(session, session.get(Pupil, ids["grace"]), by="Mrs Head", actor="seed")
+        approve_year5(session, session.get(Pupil, ids["grace"]), by="Mrs Head", actor="seed",
+                      now=at)
         # The XSS pupil's phone is in the locker; Harry was refused once.
-        deposit = record_event(session, Kind.DEPOSIT, pupil_id=ids["xss"], card_uid=XSS_CARD,
+        deposit = record_event(session, Kind.DEPOSIT, at=at, pupil_id=ids["xss"], card_uid=XSS_CARD,
                                locker_id=LOCKER, bay=1, reason=XSS)
         session.add(Holding(pupil_id=ids["xss"], locker_id=LOCKER, bay=1, since=deposit.at,
                             event_id=deposit.id))
-        record_event(session, Kind.REFUSED, pupil_id=ids["harry"], card_uid=HARRY_CARD,
+        record_event(session, Kind.REFUSED, at=at, pupil_id=ids["harry"], card_uid=HARRY_CARD,
                      locker_id=LOCKER, reason="year5_not_approved")
         session.commit()
     return ids
@@ -167,10 +183,8 @@ def client(app: Flask) -> FlaskClient:
 
 
 def local_clock(hour: int, minute: int = 0, days: int = 0) -> Callable[[], datetime]:
-    """A ``CLOCK`` for the app: today (plus ``days``) at ``hour:minute`` in London."""
-    zone = ZoneInfo("Europe/London")
-    day = datetime.now(zone).date() + timedelta(days=days)
-    moment = datetime.combine(day, time(hour, minute), tzinfo=zone)
+    """A ``CLOCK`` for the app: the seeded day (plus ``days``) at ``hour:minute`` in London."""
+    moment = datetime.combine(SEED_DAY + timedelta(days=days), time(hour, minute), tzinfo=ZONE)
     return lambda: moment
 
 

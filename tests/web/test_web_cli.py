@@ -88,7 +88,7 @@ def test_users_create_refuses_a_duplicate_and_a_bad_role(config_file, cli_db):
 def test_users_list_set_password_disable_enable(config_file, cli_db):
     listed = json.loads(run(config_file, "users", "list", "--json").output)
     assert {"username": "teacher6k", "role": "teacher", "active": True,
-            "classes": ["6K"]} in listed
+            "classes": ["6K"], "email": None} in listed
     result = run(config_file, "users", "set-password", "office", "--password-stdin",
                  stdin="the front desk's new phrase\n")
     assert result.exit_code == 0, result.output

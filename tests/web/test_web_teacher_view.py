@@ -109,7 +109,7 @@ def test_users_create_matches_classes_ignoring_case(tmp_path, db):
     assert "no class called 6X in the school; the classes are: 5R, 6K" in result.output
     listed = json.loads(run("list", "--json").output)
     assert {"username": "mr.jones", "role": "teacher", "active": True,
-            "classes": ["6K"]} in listed
+            "classes": ["6K"], "email": None} in listed
     assert "mr.smith" not in {row["username"] for row in listed}
 
 

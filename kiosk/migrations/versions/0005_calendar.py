@@ -1,7 +1,7 @@
 """the school calendar (closed days, early finishes); event details (open-all lists)
 
 Revision ID: 0003c
-Revises: 0002
+Revises: 0003r
 """
 from typing import Sequence, Union
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision: str = '0003c'
-down_revision: Union[str, Sequence[str], None] = '0002'
+down_revision: Union[str, Sequence[str], None] = '0003r'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
