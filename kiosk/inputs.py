@@ -1,7 +1,7 @@
 """Checking what people type: database ids, dates, text and bay numbers.
 
-One place for the bounds, shared by the CLI (click types in :mod:`kiosk.cli`),
-the dashboard (:mod:`web.helpers`) and :mod:`kiosk.pupils`. Each check raises
+One place for the bounds, shared by the CLI (click types in :mod:`kiosk.cli.base`),
+the dashboard (:mod:`web.helpers`) and :mod:`kiosk.school.pupils`. Each check raises
 :class:`InputError` with a message fit to show the user; the caller turns it
 into a 400, a one-line CLI error or a refused form. Nothing here imports the
 rest of the package at import time, so every layer may use it.
@@ -101,7 +101,7 @@ def known_bays(session, config) -> set[int]:
     locker a kiosk has registered in the database (a school may run several)."""
     from sqlalchemy import select
 
-    from kiosk.models import Bay  # here, so this module stays importable from anywhere
+    from kiosk.store.models import Bay  # here, so this module stays importable from anywhere
 
     numbers = {bay.number for bay in config.locker.bays}
     numbers.update(session.scalars(select(Bay.number)))

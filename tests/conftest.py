@@ -21,7 +21,7 @@ import time_machine
 from gpiozero.pins.mock import MockFactory
 
 from kiosk.config import load_config
-from kiosk.db import Database
+from kiosk.store.db import Database
 
 BIN = Path(sys.executable).parent
 PHONELOCKER = str(BIN / "phonelocker")

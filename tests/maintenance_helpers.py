@@ -12,9 +12,9 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from kiosk.cli import cli
-from kiosk.db import Database
-from kiosk.pupils import add_pupil
+from kiosk.cli.base import cli
+from kiosk.school.pupils import add_pupil
+from kiosk.store.db import Database
 
 
 def invoke(config_file: Path, *args: str, input: str | None = None):

@@ -19,7 +19,8 @@ from aiosmtpd.controller import Controller
 from sqlalchemy.orm import Session
 
 from kiosk.config import load_config
-from kiosk.models import Holding, KioskStatus, Locker, Pupil, StaffClass, StaffUser, naive_utc
+from kiosk.store.models import Holding, KioskStatus, Locker, Pupil, StaffClass, StaffUser
+from kiosk.timeutil import naive_utc
 
 from .conftest import free_port, write_config
 

@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 
 from kiosk.config import load_config
-from kiosk.daemon import build_hardware, register_locker
-from kiosk.db import Database
-from kiosk.events import Kind, record_event
-from kiosk.models import KioskStatus, Pupil, utcnow
-from kiosk.service import KioskService
+from kiosk.locker.daemon import build_hardware, register_locker
+from kiosk.locker.tap import KioskService
+from kiosk.store.db import Database
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import KioskStatus, Pupil
+from kiosk.timeutil import utcnow
 
 from .conftest import write_config
 from .maintenance_helpers import UIDS, count, db_path, dump, integrity, invoke, make_pupil

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kiosk.bench import format_table, percentile
-from kiosk.cli import cli
+from kiosk.cli.base import cli
+from kiosk.devtools.bench import format_table, percentile
 
 POSITIVE = {
     "tap": ("p50_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms"),

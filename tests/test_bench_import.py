@@ -11,9 +11,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from kiosk.bench_import import export_csv
-from kiosk.cli import cli
-from kiosk.importer import parse_pupils_csv
+from kiosk.cli.base import cli
+from kiosk.devtools.bench_import import export_csv
+from kiosk.school.importer import parse_pupils_csv
 
 
 def test_the_generated_exports_are_valid_and_the_variant_changes_some_pupils():

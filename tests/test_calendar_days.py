@@ -21,11 +21,13 @@ from kiosk.calendar.days import (
     parse_csv,
     set_day,
 )
-from kiosk.events import Kind, record_event
+from kiosk.errors import ActionError
 from kiosk.inputs import InputError
-from kiosk.models import CalendarDay, Event, Holding, naive_utc
-from kiosk.pupils import ActionError, add_pupil
-from kiosk.status import pupil_states
+from kiosk.school.pupils import add_pupil
+from kiosk.school.queries import pupil_states
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import CalendarDay, Event, Holding
+from kiosk.timeutil import naive_utc
 
 # Tuesday 1 December 2026, 13:05:42 in London
 NOW = datetime(2026, 12, 1, 13, 5, 42, tzinfo=UTC)
@@ -174,7 +176,7 @@ def test_the_migration_matches_the_model(db):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from kiosk.models import Base
+    from kiosk.store.models import Base
 
     with db.engine.connect() as connection:
         diffs = compare_metadata(MigrationContext.configure(connection), Base.metadata)

@@ -6,14 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kiosk import service as service_module
 from kiosk.calendar.days import close_early, entry, set_day
 from kiosk.config import load_config
-from kiosk.daemon import build_hardware, register_locker
-from kiosk.db import Database
+from kiosk.locker import tap as service_module
+from kiosk.locker.daemon import build_hardware, register_locker
+from kiosk.locker.tap import KioskService
 from kiosk.policy import Action
-from kiosk.pupils import add_pupil
-from kiosk.service import KioskService
+from kiosk.school.pupils import add_pupil
+from kiosk.store.db import Database
 
 from .conftest import write_config
 

@@ -8,7 +8,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from kiosk.cli import cli
+from kiosk.cli.base import cli
 
 from .conftest import write_config
 
@@ -76,8 +76,8 @@ def test_one_command_stamps_everything_with_one_reading_of_the_clock(run, tmp_pa
     two events that records, carry the same instant (not microseconds apart)."""
     from sqlalchemy import select
 
-    from kiosk.db import Database
-    from kiosk.models import Card, Event, Pupil, Year5Approval
+    from kiosk.store.db import Database
+    from kiosk.store.models import Card, Event, Pupil, Year5Approval
 
     pupil_id = int(run("pupils", "add", "--name", "Sam", "--year", "5", "--class", "5R",
                        "--card", "04A1B2C3D4E5F6").output)
@@ -161,8 +161,8 @@ def test_commands_on_a_database_that_was_never_migrated_say_what_to_do(tmp_path)
 
 def test_forget_a_stale_locker(run, tmp_path):
     from kiosk.config import load_config
-    from kiosk.daemon import register_locker
-    from kiosk.db import Database
+    from kiosk.locker.daemon import register_locker
+    from kiosk.store.db import Database
 
     config = load_config(tmp_path / "config.toml")
     register_locker(Database(config.database.url), config)

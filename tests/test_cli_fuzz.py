@@ -17,7 +17,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from kiosk.cli import cli
+from kiosk.cli.base import cli
 
 from .conftest import free_port, run_cli, write_config
 from .test_cli import leaf_commands
@@ -205,12 +205,12 @@ def test_long_running_commands_refuse_bad_arguments_at_once(tmp_path, args):
 
 def test_an_unexpected_error_is_one_line_and_debug_raises_it(school, monkeypatch):
     """The safety net, for a failure no handler foresaw (here: a bug in the status view)."""
-    import kiosk.status
+    import kiosk.school.queries
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("the status view broke")
 
-    monkeypatch.setattr(kiosk.status, "pupil_states", broken)
+    monkeypatch.setattr(kiosk.school.queries, "pupil_states", broken)
     config_file, runner = school
     result = runner.invoke(cli, ["--config", str(config_file), "status"])
     assert result.exit_code == 1

@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from kiosk import staff
-from kiosk.commands import claim, finish, forget_locker, queue_enrol, queue_unlock
-from kiosk.events import Kind, record_event
-from kiosk.export import export_pupil
-from kiosk.models import Event, Locker, naive_utc
-from kiosk.pupils import add_pupil, office_takes_phone, release_early
-from kiosk.status import recent_unknown_cards
+from kiosk.care.export import export_pupil
+from kiosk.school import staff
+from kiosk.school.commands import claim, finish, forget_locker, queue_enrol, queue_unlock
+from kiosk.school.pupils import add_pupil, office_takes_phone, release_early
+from kiosk.school.queries import recent_unknown_cards
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import Event, Locker
+from kiosk.timeutil import naive_utc
 
 THEN = datetime(2031, 6, 2, 8, 30, tzinfo=UTC)
 AT = naive_utc(THEN)
@@ -68,7 +69,7 @@ def test_office_actions_and_the_export_are_stamped_on_the_callers_clock(db, conf
         pupil = add_pupil(session, name="A", year=6, class_name="6K", card_uid="04A1B2C3D4E5F6",
                           actor="t", now=THEN)
         record_event(session, Kind.DEPOSIT, at=AT, pupil_id=pupil.id, locker_id="l1", bay=1)
-        from kiosk.models import Holding
+        from kiosk.store.models import Holding
 
         session.add(Holding(pupil_id=pupil.id, locker_id="l1", bay=1, since=AT))
         release = release_early(session, pupil, by="office", reason="dentist",

@@ -10,14 +10,14 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from kiosk.clock import ClockGuard, rebase
 from kiosk.config import load_config
-from kiosk.daemon import build_hardware, register_locker
-from kiosk.db import Database
-from kiosk.models import Event
+from kiosk.locker.clock import ClockGuard, rebase
+from kiosk.locker.daemon import build_hardware, register_locker
+from kiosk.locker.tap import KioskService
 from kiosk.policy import Action, Refusal
-from kiosk.pupils import add_pupil
-from kiosk.service import KioskService
+from kiosk.school.pupils import add_pupil
+from kiosk.store.db import Database
+from kiosk.store.models import Event
 
 from .conftest import write_config
 

@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 import nfc.clf.udp
 from sqlalchemy import select
 
-from kiosk.clock import ClockGuard, kernel_clock_synchronised
 from kiosk.config import load_config
-from kiosk.daemon import Kiosk, build_hardware, register_locker
-from kiosk.models import Event
-from kiosk.pupils import add_pupil
-from kiosk.service import KioskService
+from kiosk.locker.clock import ClockGuard, kernel_clock_synchronised
+from kiosk.locker.daemon import Kiosk, build_hardware, register_locker
+from kiosk.locker.tap import KioskService
+from kiosk.school.pupils import add_pupil
+from kiosk.store.models import Event
 
 from .conftest import write_config
 
@@ -50,7 +50,7 @@ def test_kernel_sync_state_is_readable_here():
 
 def _service(tmp_path, mock_factory, guard):
     config = load_config(write_config(tmp_path))
-    from kiosk.db import Database
+    from kiosk.store.db import Database
 
     db = Database(config.database.url)
     db.upgrade()
@@ -124,7 +124,7 @@ def test_watchdog_is_fed_while_healthy_and_stops_when_the_reader_hangs(
     monkeypatch.setenv("WATCHDOG_USEC", "1000000")  # feed every 0.5 s
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
     config = load_config(write_config(tmp_path))
-    from kiosk.db import Database
+    from kiosk.store.db import Database
 
     db = Database(config.database.url)
     db.upgrade()

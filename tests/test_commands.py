@@ -6,8 +6,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from kiosk.commands import claim, queue_unlock
-from kiosk.models import Command, Event, Locker, utcnow
+from kiosk.school.commands import claim, queue_unlock
+from kiosk.store.models import Command, Event, Locker
+from kiosk.timeutil import utcnow
 
 
 def test_a_stale_unlock_expires_and_is_audited(db):

@@ -7,8 +7,8 @@ import stat
 import pytest
 from sqlalchemy import inspect
 
-from kiosk.db import BUSY_TIMEOUT_MS, SCHEMA_REVISION, Database, DatabaseError, head_revision
-from kiosk.models import Base
+from kiosk.store.db import BUSY_TIMEOUT_MS, SCHEMA_REVISION, Database, DatabaseError, head_revision
+from kiosk.store.models import Base
 
 
 def test_schema_revision_constant_matches_alembic_head():

@@ -32,11 +32,11 @@ from werkzeug.security import generate_password_hash
 
 from hardware.virtual_card import present_card
 from kiosk.config import load_config
-from kiosk.db import Database
-from kiosk.events import Kind
-from kiosk.models import Event, KioskStatus, StaffUser
-from kiosk.pupils import add_pupil
-from kiosk.runtime_status import DISK_ERROR, read_status, status_path
+from kiosk.locker.runtime_status import DISK_ERROR, read_status, status_path
+from kiosk.school.pupils import add_pupil
+from kiosk.store.db import Database
+from kiosk.store.events import Kind
+from kiosk.store.models import Event, KioskStatus, StaffUser
 from web import create_app
 
 from .conftest import write_config

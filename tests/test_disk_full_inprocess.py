@@ -21,14 +21,14 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.security import generate_password_hash
 
 from hardware.virtual_card import present_card
-from kiosk.clock import ClockGuard
 from kiosk.config import load_config
-from kiosk.daemon import Kiosk
-from kiosk.db import Database
-from kiosk.events import Kind, record_event
-from kiosk.models import Event, Pupil, StaffUser
-from kiosk.pupils import add_pupil
-from kiosk.runtime_status import DISK_FULL, read_status
+from kiosk.locker.clock import ClockGuard
+from kiosk.locker.daemon import Kiosk
+from kiosk.locker.runtime_status import DISK_FULL, read_status
+from kiosk.school.pupils import add_pupil
+from kiosk.store.db import Database
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import Event, Pupil, StaffUser
 from web import create_app
 
 from .conftest import write_config

@@ -12,9 +12,10 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 
-from kiosk.events import Kind, record_event
-from kiosk.models import Command, Event, Holding, utcnow
-from kiosk.pupils import approve_year5, release_early
+from kiosk.school.pupils import approve_year5, release_early
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import Command, Event, Holding
+from kiosk.timeutil import utcnow
 
 from .maintenance_helpers import UIDS, invoke, make_pupil
 

@@ -15,11 +15,11 @@ import threading
 from gpiozero.pins.mock import MockFactory
 from sqlalchemy import func, select
 
-from kiosk.clock import ClockGuard
 from kiosk.config import load_config
-from kiosk.daemon import Kiosk, register_locker
-from kiosk.db import Database
-from kiosk.models import KioskStatus
+from kiosk.locker.clock import ClockGuard
+from kiosk.locker.daemon import Kiosk, register_locker
+from kiosk.store.db import Database
+from kiosk.store.models import KioskStatus
 
 from .conftest import write_config
 
@@ -44,7 +44,7 @@ def test_first_heartbeat_on_a_new_database_is_written_once(tmp_path, caplog):
             kiosk.write_heartbeat()
 
         threads = [threading.Thread(target=beat) for _ in range(WRITERS)]
-        with caplog.at_level(logging.ERROR, logger="kiosk.daemon"):
+        with caplog.at_level(logging.ERROR, logger="kiosk.locker.daemon"):
             for thread in threads:
                 thread.start()
             for thread in threads:

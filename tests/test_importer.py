@@ -10,17 +10,18 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kiosk.db import Database
-from kiosk.events import Kind
-from kiosk.importer import (
+from kiosk.errors import ActionError
+from kiosk.school.importer import (
     ImportPlan,
     RowError,
     apply_import,
     format_errors,
     parse_pupils_csv,
 )
-from kiosk.models import Card, Event, Pupil
-from kiosk.pupils import ActionError, add_pupil, update_pupil
+from kiosk.school.pupils import add_pupil, update_pupil
+from kiosk.store.db import Database
+from kiosk.store.events import Kind
+from kiosk.store.models import Card, Event, Pupil
 
 DATA = Path(__file__).parent / "data" / "csv"
 
@@ -410,7 +411,7 @@ def test_card_of_pupil_in_file_who_keeps_no_other_card_is_refused(db: Database):
 
 
 def test_bulk_write_records_the_events_of_the_row_by_row_actions_in_order(db: Database):
-    """The import writes in bulk, but its events are exactly those kiosk.pupils records."""
+    """The import writes in bulk, but its events are exactly those kiosk.school.pupils records."""
     header = "UPN,Name,Year,Class,Card"
     import_file(db, csv_bytes(header, "A1,Amy Smith,6,6A,AAAAAAAA", "B1,Ben Jones,6,6A,BBBBBBBB"))
     with db.session() as session:

@@ -9,9 +9,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from kiosk.events import Kind, record_event
-from kiosk.models import Event, utcnow
-from kiosk.retention import subtract_months
+from kiosk.care.retention import subtract_months
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import Event
+from kiosk.timeutil import utcnow
 
 from .maintenance_helpers import UIDS, db_path, integrity, invoke, make_pupil
 
@@ -30,7 +31,7 @@ def _school_with_an_old_event(db) -> None:
 
 
 def _event_times(path) -> list:
-    from kiosk.db import Database
+    from kiosk.store.db import Database
 
     database = Database(f"sqlite:///{path}")
     try:
@@ -77,12 +78,12 @@ def test_default_folder_is_a_private_backups_folder_beside_the_database(config_f
 
 def test_a_failed_purge_still_gets_its_backup_and_exits_1(config_file, config, db, monkeypatch):
     # A purge cannot be made to fail on a healthy file, so this one step is faked.
-    import kiosk.retention
+    import kiosk.care.retention
 
     def broken_purge(*_args, **_kwargs):
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(kiosk.retention, "purge", broken_purge)
+    monkeypatch.setattr(kiosk.care.retention, "purge", broken_purge)
     result = invoke(config_file, "maintenance")
 
     assert result.exit_code == 1

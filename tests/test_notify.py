@@ -14,12 +14,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from kiosk.db import Database
-from kiosk.events import Kind, record_event
-from kiosk.models import Notice, naive_utc
 from kiosk.notify.finder import is_closed
 from kiosk.notify.outbox import backoff
 from kiosk.notify.run import run_notify
+from kiosk.store.db import Database
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import Notice
+from kiosk.timeutil import naive_utc
 
 from .notify_helpers import (
     SilentServer,
@@ -439,7 +440,7 @@ def test_sent_notices_are_deleted_after_30_days(setup, smtp):
 
 
 def test_doctor_reports_failing_and_late_notices_with_the_last_error(setup, smtp):
-    from kiosk.doctor import check_notify
+    from kiosk.care.doctor import check_notify
 
     config, database, _ids = setup
     now = at("2025-12-02T12:00:00")
@@ -457,7 +458,7 @@ def test_doctor_reports_failing_and_late_notices_with_the_last_error(setup, smtp
 
 
 def test_doctor_reports_a_notice_waiting_too_long(setup, smtp):
-    from kiosk.doctor import check_notify
+    from kiosk.care.doctor import check_notify
 
     config, database, _ids = setup
     now = at("2025-12-02T12:00:00")
@@ -471,8 +472,8 @@ def test_the_migration_matches_the_notify_models(tmp_path):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from kiosk.db import SCHEMA_REVISION, current_revision
-    from kiosk.models import Base
+    from kiosk.store.db import SCHEMA_REVISION, current_revision
+    from kiosk.store.models import Base
 
     database = Database(f"sqlite:///{tmp_path}/fresh.db")
     database.upgrade()
@@ -544,8 +545,8 @@ def test_starttls_and_sign_in_with_the_password_file(tmp_path, monkeypatch):
 
 
 def test_doctor_wants_the_notify_timer_enabled_once_email_is_set_up(tmp_path):
+    from kiosk.care.doctor import check_services
     from kiosk.config import parse_config
-    from kiosk.doctor import check_services
 
     systemctl = tmp_path / "systemctl"
     systemctl.write_text('#!/bin/sh\n[ "$2" = phonelocker-notify.timer ] && '

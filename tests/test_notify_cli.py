@@ -13,11 +13,12 @@ import pytest
 from sqlalchemy import select
 
 from kiosk.config import ConfigError, load_config, parse_config
-from kiosk.db import Database
-from kiosk.events import Kind, record_event
-from kiosk.models import Notice, naive_utc
 from kiosk.notify.finder import find_all
 from kiosk.notify.outbox import queue
+from kiosk.store.db import Database
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import Notice
+from kiosk.timeutil import naive_utc
 
 from .conftest import run_cli, write_config
 from .notify_helpers import SmtpServer, at, notify_config, seed_school

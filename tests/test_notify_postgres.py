@@ -7,11 +7,11 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from kiosk.config import parse_config
-from kiosk.db import Database
-from kiosk.models import Notice
 from kiosk.notify.finder import find_all
 from kiosk.notify.outbox import queue
 from kiosk.notify.run import run_notify
+from kiosk.store.db import Database
+from kiosk.store.models import Notice
 
 from .notify_helpers import SmtpServer, at, hold, seed_school, teacher
 from .test_postgres import pg_url  # noqa: F401 - the fixture

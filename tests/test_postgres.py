@@ -18,13 +18,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from kiosk.config import parse_config
-from kiosk.daemon import build_hardware, register_locker
-from kiosk.db import Database
-from kiosk.models import Card, Event, Holding
+from kiosk.locker.daemon import build_hardware, register_locker
+from kiosk.locker.tap import KioskService
 from kiosk.policy import Action
-from kiosk.pupils import add_pupil, get_pupil, release_early
-from kiosk.service import KioskService
-from kiosk.status import pupil_states, query_events
+from kiosk.school.pupils import add_pupil, get_pupil, release_early
+from kiosk.school.queries import pupil_states, query_events
+from kiosk.store.db import Database
+from kiosk.store.models import Card, Event, Holding
 
 URL = os.environ.get("PHONELOCKER_TEST_POSTGRES_URL")
 
@@ -114,9 +114,9 @@ def test_event_times_round_trip_as_utc(kiosk):
 def test_nightly_maintenance_purges_and_skips_the_backup_on_postgresql(kiosk, pg_url, tmp_path):
     from click.testing import CliRunner
 
-    from kiosk.cli import cli
-    from kiosk.events import Kind, record_event
-    from kiosk.retention import subtract_months
+    from kiosk.care.retention import subtract_months
+    from kiosk.cli.base import cli
+    from kiosk.store.events import Kind, record_event
 
     from .conftest import write_config
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from kiosk.db import Database
-from kiosk.importer import apply_import, parse_pupils_csv
-from kiosk.models import Card, Event, Pupil
-from kiosk.pupils import add_pupil
-from kiosk.retention import purge
-from kiosk.rollover import apply_rollover, plan_rollover
+from kiosk.care.retention import purge
+from kiosk.care.rollover import apply_rollover, plan_rollover
+from kiosk.school.importer import apply_import, parse_pupils_csv
+from kiosk.school.pupils import add_pupil
+from kiosk.store.db import Database
+from kiosk.store.models import Card, Event, Pupil
 
 from .test_postgres import pg_url  # noqa: F401 - the fixture
 

@@ -6,9 +6,9 @@ from datetime import date, datetime
 
 from sqlalchemy import Boolean, Date, DateTime, Integer, select, text
 
-from kiosk.events import INSERT_EVENT_SQL, INSERT_EVENT_TYPES, insert_event, record_event
-from kiosk.models import Event
-from kiosk.prepared import Prepared
+from kiosk.store.events import INSERT_EVENT_SQL, INSERT_EVENT_TYPES, insert_event, record_event
+from kiosk.store.models import Event
+from kiosk.store.prepared import Prepared
 
 
 def test_datetimes_written_raw_match_the_orm_format(db):

@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from kiosk.db import Database
-from kiosk.events import Kind, record_event
-from kiosk.models import Card, Command, EarlyRelease, Event, Holding, Pupil, Year5Approval, utcnow
-from kiosk.retention import purge, subtract_months
+from kiosk.care.retention import purge, subtract_months
+from kiosk.store.db import Database
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import Card, Command, EarlyRelease, Event, Holding, Pupil, Year5Approval
+from kiosk.timeutil import utcnow
 
 from .maintenance_helpers import UIDS, count, db_path, dump, invoke, make_pupil
 

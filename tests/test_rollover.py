@@ -10,10 +10,11 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from kiosk.db import Database
-from kiosk.events import Kind
-from kiosk.models import Card, Event, Holding, Pupil, Year5Approval, utcnow
-from kiosk.pupils import approve_year5
+from kiosk.school.pupils import approve_year5
+from kiosk.store.db import Database
+from kiosk.store.events import Kind
+from kiosk.store.models import Card, Event, Holding, Pupil, Year5Approval
+from kiosk.timeutil import utcnow
 
 from .maintenance_helpers import UIDS, db_path, dump, invoke, make_pupil
 

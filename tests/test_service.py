@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import func, select
 
 from kiosk.config import load_config
-from kiosk.daemon import build_hardware, register_locker
-from kiosk.db import Database
-from kiosk.events import Kind
-from kiosk.models import Card, Event, Holding
+from kiosk.locker.daemon import build_hardware, register_locker
+from kiosk.locker.tap import KioskService
 from kiosk.policy import Action
-from kiosk.pupils import add_pupil, release_early
-from kiosk.service import KioskService
+from kiosk.school.pupils import add_pupil, release_early
+from kiosk.store.db import Database
+from kiosk.store.events import Kind
+from kiosk.store.models import Card, Event, Holding
 
 from .conftest import write_config
 
@@ -173,7 +173,7 @@ def test_early_release_lets_pupil_collect(setup):
     service, clock, db, amara_id = setup(extra="grace_seconds = 0\n")
     service.tap(AMARA)
     with db.session() as session:
-        from kiosk.pupils import get_pupil
+        from kiosk.school.pupils import get_pupil
 
         release_early(session, get_pupil(session, amara_id), by="Office", reason="dentist",
                       on_date=clock.now.date())
@@ -214,7 +214,7 @@ def test_lock_stays_locked_when_recording_fails(setup, mock_factory, monkeypatch
     def disk_full(*_args, **_kwargs):
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr("kiosk.service.insert_event", disk_full)
+    monkeypatch.setattr("kiosk.locker.tap.insert_event", disk_full)
     with pytest.raises(sqlite3.OperationalError):
         service.tap(AMARA)
     monkeypatch.undo()

@@ -17,12 +17,12 @@ import threading
 
 import pytest
 
-from kiosk.stopping import StopSignal
+from kiosk.locker.stopping import StopSignal
 
 HARNESS = textwrap.dedent(
     """
     import random, signal, sys, time, threading
-    from kiosk.stopping import StopSignal, install_stop_signals
+    from kiosk.locker.stopping import StopSignal, install_stop_signals
 
     make = {"stop-signal": StopSignal, "threading-event": threading.Event}[sys.argv[1]]
     current = None
@@ -117,7 +117,7 @@ def test_install_stop_signals_calls_stop_on_each_signal(signum_name):
     script = textwrap.dedent(
         f"""
         import os, signal
-        from kiosk.stopping import StopSignal, install_stop_signals
+        from kiosk.locker.stopping import StopSignal, install_stop_signals
         stop = StopSignal()
         install_stop_signals(stop.set)
         os.kill(os.getpid(), signal.{signum_name})

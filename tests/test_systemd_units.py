@@ -180,7 +180,7 @@ def test_kiosk_unit_settings() -> None:
     assert service["CapabilityBoundingSet"] == [""]
     families = set(service["RestrictAddressFamilies"][0].split())
     assert families == {"AF_UNIX", "AF_INET", "AF_INET6", "AF_NETLINK"}
-    # kiosk/clock.py asks the kernel whether NTP has synchronised the clock with a
+    # kiosk/locker/clock.py asks the kernel whether NTP has synchronised the clock with a
     # read-only adjtimex(), which glibc makes as clock_adjtime(64): it must pass.
     assert service.get("ProtectClock", ["no"]) == ["no"]
     allowed_calls = service["SystemCallFilter"][-1].split()
@@ -267,8 +267,8 @@ def test_notify_unit_runs_the_real_command(tmp_path: Path) -> None:
     """The unit's ExecStart= line, with the test config: a queued notice is sent."""
     from datetime import UTC, datetime
 
-    from kiosk.db import Database
-    from kiosk.models import Notice
+    from kiosk.store.db import Database
+    from kiosk.store.models import Notice
 
     from .notify_helpers import SmtpServer, notify_config
 

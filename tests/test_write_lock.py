@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-import kiosk.importer
-import kiosk.retention
-import kiosk.rollover
-from kiosk.backup import _connect
-from kiosk.db import BUSY_TIMEOUT_MS, Database, begin_write
-from kiosk.importer import apply_import, parse_pupils_csv
-from kiosk.maintenance_common import MaintenanceError
-from kiosk.models import Event, Pupil
-from kiosk.pupils import add_pupil
-from kiosk.retention import purge
-from kiosk.rollover import apply_rollover, plan_rollover
+import kiosk.care.retention
+import kiosk.care.rollover
+import kiosk.school.importer
+from kiosk.care.backup import _connect
+from kiosk.care.retention import purge
+from kiosk.care.rollover import apply_rollover, plan_rollover
+from kiosk.errors import MaintenanceError
+from kiosk.school.importer import apply_import, parse_pupils_csv
+from kiosk.school.pupils import add_pupil
+from kiosk.store.db import BUSY_TIMEOUT_MS, Database, begin_write
+from kiosk.store.models import Event, Pupil
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ class Holder(threading.Thread):
 def test_every_connection_waits_15_seconds_for_a_busy_database(db, tmp_path):
     with db.engine.connect() as connection:  # the ORM's, the dashboard's, the CLI's
         assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 15000
-    tap_path = db.engine.raw_connection()  # the kiosk's tap path (kiosk/prepared.py)
+    tap_path = db.engine.raw_connection()  # the kiosk's tap path (kiosk/store/prepared.py)
     try:
         assert tap_path.cursor().execute("PRAGMA busy_timeout").fetchone() == (15000,)
     finally:
@@ -110,7 +110,7 @@ def test_a_deferred_read_then_write_fails_at_once_but_begin_write_waits(db):
 def test_import_matches_a_pupil_added_after_it_read_the_pupils(db, monkeypatch):
     """Between the import's read and its write lock, the office adds a pupil with the UPN
     the file has: the import sees it under the lock and updates instead of duplicating."""
-    real_begin_write = kiosk.importer.begin_write
+    real_begin_write = kiosk.school.importer.begin_write
 
     def office_adds_then_lock(session):
         with db.session() as office:
@@ -119,7 +119,7 @@ def test_import_matches_a_pupil_added_after_it_read_the_pupils(db, monkeypatch):
             office.commit()
         real_begin_write(session)
 
-    monkeypatch.setattr(kiosk.importer, "begin_write", office_adds_then_lock)
+    monkeypatch.setattr(kiosk.school.importer, "begin_write", office_adds_then_lock)
     plan = parse_pupils_csv(b"UPN,Name,Year,Class\nA1,Amy Smith,6,6A\nB1,Ben Jones,6,6A\n")
     with db.session() as session:
         result = apply_import(session, plan, actor="import")
@@ -137,7 +137,7 @@ def test_rollover_refuses_if_a_pupil_changed_after_the_plan(db, monkeypatch):
     with db.session() as session:
         add_pupil(session, name="Amy Smith", year=4, class_name="4A", actor="office")
         session.commit()
-    real_begin_write = kiosk.rollover.begin_write
+    real_begin_write = kiosk.care.rollover.begin_write
 
     def office_edits_then_lock(session):
         with db.session() as office:
@@ -145,7 +145,7 @@ def test_rollover_refuses_if_a_pupil_changed_after_the_plan(db, monkeypatch):
             office.commit()
         real_begin_write(session)
 
-    monkeypatch.setattr(kiosk.rollover, "begin_write", office_edits_then_lock)
+    monkeypatch.setattr(kiosk.care.rollover, "begin_write", office_edits_then_lock)
     with db.session() as session:
         plan = plan_rollover(session)
         with pytest.raises(MaintenanceError, match="changed while the rollover"):
@@ -157,8 +157,8 @@ def test_rollover_refuses_if_a_pupil_changed_after_the_plan(db, monkeypatch):
 
 
 def test_purge_commits_in_chunks_and_a_rerun_finishes_an_interrupted_one(db, monkeypatch):
-    monkeypatch.setattr(kiosk.retention, "EVENTS_PER_TRANSACTION", 10)
-    monkeypatch.setattr(kiosk.retention, "PAUSE_S", 0)
+    monkeypatch.setattr(kiosk.care.retention, "EVENTS_PER_TRANSACTION", 10)
+    monkeypatch.setattr(kiosk.care.retention, "PAUSE_S", 0)
     old = "2020-01-01 00:00:00.000000"
     with sqlite3.connect(db_file(db)) as connection:
         connection.executemany(
@@ -170,12 +170,12 @@ def test_purge_commits_in_chunks_and_a_rerun_finishes_an_interrupted_one(db, mon
             " VALUES ('Leaver', 6, '6L', 0, ?, ?)", (old, old),
         )
     commits = []
-    real_remove = kiosk.retention._remove_leavers
+    real_remove = kiosk.care.retention._remove_leavers
 
     def power_cut(*args):
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(kiosk.retention, "_remove_leavers", power_cut)
+    monkeypatch.setattr(kiosk.care.retention, "_remove_leavers", power_cut)
     with db.session() as session:
         real_commit = session.commit
         monkeypatch.setattr(session, "commit", lambda: (commits.append(1), real_commit()))
@@ -187,7 +187,7 @@ def test_purge_commits_in_chunks_and_a_rerun_finishes_an_interrupted_one(db, mon
         assert session.scalar(select(func.count()).select_from(Event)) == 0
         assert session.scalars(select(Pupil.name)).all() == ["Leaver"]  # untouched
 
-    monkeypatch.setattr(kiosk.retention, "_remove_leavers", real_remove)
+    monkeypatch.setattr(kiosk.care.retention, "_remove_leavers", real_remove)
     with db.session() as session:
         result = purge(session, events_months=13, leavers_months=13)
         session.commit()

@@ -21,9 +21,10 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from kiosk.config import Config
-from kiosk.db import Database
+from kiosk.store.db import Database
+from kiosk.timeutil import aware_utc_now
 from web import access
-from web.helpers import AppState, DbIdConverter, format_hhmm, format_when, utc_now
+from web.helpers import AppState, DbIdConverter, format_hhmm, format_when
 from web.security import LoginLimiter, install_security, load_secret_key
 from web.sessions import DatabaseSessionInterface
 
@@ -77,7 +78,7 @@ def create_app(
             max_per_address=app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"],
         ),
         import_dir=Path(app.config.get("IMPORT_DIR") or _private_temp_dir()),
-        clock=app.config.get("CLOCK") or utc_now,
+        clock=app.config.get("CLOCK") or aware_utc_now,
     )
     csrf.init_app(app)
     install_security(app)

@@ -17,7 +17,7 @@ from flask import abort, current_app, g, redirect, request, session, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiosk.models import Card, Pupil, StaffUser
+from kiosk.store.models import Card, Pupil, StaffUser
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ def _card_owner(uid: str) -> Pupil | None:
 
 
 def scope_last_taps(lockers: list[dict]) -> list[dict]:
-    """Each locker's last tap as the user may see it (``kiosk.status.locker_states`` rows).
+    """Each locker's last tap as the user may see it (``kiosk.school.queries.locker_states`` rows).
 
     Adds ``last_tap_who``: the pupil's name if the user may see their class,
     else "another class"; "unknown card" for a card nobody has. A teacher's

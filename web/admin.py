@@ -1,6 +1,6 @@
 """Admin: staff accounts (create, role, classes, email, disable, reset password) and settings.
 
-Admin only. Accounts go through :mod:`kiosk.staff`, as ``phonelocker users``
+Admin only. Accounts go through :mod:`kiosk.school.staff`, as ``phonelocker users``
 does, so the password policy and the audit events are the same. An admin
 cannot disable or demote their own account (so the school is never left
 without one by accident); the settings page only shows the config file.
@@ -13,9 +13,9 @@ import logging
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy.engine import make_url
 
-from kiosk import staff
-from kiosk.models import StaffUser
-from kiosk.pupils import ActionError
+from kiosk.errors import ActionError
+from kiosk.school import staff
+from kiosk.store.models import StaffUser
 from web.access import actor, admin_required, db_session
 from web.helpers import config, form_text
 from web.pupils import class_names

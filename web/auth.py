@@ -13,9 +13,9 @@ import logging
 
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 
-from kiosk import staff
-from kiosk.events import Kind, record_event
-from kiosk.pupils import ActionError
+from kiosk.errors import ActionError
+from kiosk.school import staff
+from kiosk.store.events import Kind, record_event
 from web.access import actor, db_session, login_required, safe_next
 from web.helpers import form_text, state
 from web.sessions import renew

@@ -26,9 +26,9 @@ from kiosk.calendar.days import (
     parse_hhmm,
     set_day,
 )
+from kiosk.errors import ActionError
 from kiosk.inputs import InputError, parse_day
-from kiosk.pupils import ActionError
-from kiosk.status import local_today
+from kiosk.school.queries import local_today
 from web.access import actor, db_session, office_required
 from web.helpers import config, form_text, now
 

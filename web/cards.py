@@ -11,17 +11,11 @@ import logging
 
 from flask import Blueprint, flash, redirect, url_for
 
-from kiosk.commands import kiosk_online, queue_enrol
+from kiosk.errors import ActionError
 from kiosk.inputs import InputError, parse_day
-from kiosk.pupils import (
-    ActionError,
-    approve_year5,
-    assign_card,
-    normalise_uid,
-    revoke_card,
-    revoke_year5,
-)
-from kiosk.status import local_today
+from kiosk.school.commands import kiosk_online, queue_enrol
+from kiosk.school.pupils import approve_year5, assign_card, normalise_uid, revoke_card, revoke_year5
+from kiosk.school.queries import local_today
 from web.access import actor, db_session, office_required, visible_pupil
 from web.helpers import config, form_text, now
 

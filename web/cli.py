@@ -1,6 +1,6 @@
 """``phonelocker web`` and ``phonelocker users``: attached to the kiosk's click group.
 
-:func:`register` is called by ``kiosk/cli.py`` when the dashboard is
+:func:`register` is called by ``kiosk/cli/base.py`` when the dashboard is
 installed, with the group and its ``command`` decorator (``--config`` and
 friendly errors on every subcommand).
 """
@@ -24,8 +24,8 @@ def _read_password(from_stdin: bool) -> str:
 
 def register(cli: click.Group, command) -> None:
     """Add ``web`` and the ``users`` group to ``cli``."""
-    from kiosk.cli import TEXT, Context, _actor, _setup_logging, emit_json, pass_ctx
-    from kiosk.pupils import ActionError
+    from kiosk.cli.base import TEXT, Context, _actor, _setup_logging, emit_json, pass_ctx
+    from kiosk.errors import ActionError
 
     @command(cli, "web")
     @click.option("--host", help="Address to listen on (default: [web] host).")
@@ -67,8 +67,7 @@ def register(cli: click.Group, command) -> None:
     def users_create(ctx: Context, username: str, role: str, classes: tuple[str, ...],
                      email: str | None, password_stdin: bool, actor: str | None) -> None:
         """Create a staff account; the password is asked for (hidden, twice)."""
-        from kiosk import staff
-
+        from kiosk.school import staff
         if role == "teacher" and not classes:
             click.echo("warning: a teacher with no --class sees no pupils", err=True)
         password = _read_password(password_stdin)
@@ -84,8 +83,7 @@ def register(cli: click.Group, command) -> None:
     @pass_ctx
     def users_list(ctx: Context, as_json: bool) -> None:
         """List staff accounts."""
-        from kiosk import staff
-
+        from kiosk.school import staff
         with ctx.database().session() as session:
             rows = [
                 {"username": u.username, "role": u.role, "active": u.active,
@@ -104,8 +102,7 @@ def register(cli: click.Group, command) -> None:
             click.echo(f"{row['username']:<24} {row['role']:<8} {classes}{email}{state}")
 
     def _user(session, username: str):
-        from kiosk import staff
-
+        from kiosk.school import staff
         user = staff.get_user(session, username)
         if user is None:
             raise ActionError(f"no account called {username}")
@@ -119,8 +116,7 @@ def register(cli: click.Group, command) -> None:
     def users_set_password(ctx: Context, username: str, password_stdin: bool,
                            actor: str | None) -> None:
         """Set a new password for an account."""
-        from kiosk import staff
-
+        from kiosk.school import staff
         with ctx.database().session() as session:
             user = _user(session, username)
             staff.set_password(session, user, _read_password(password_stdin), actor=_actor(actor),
@@ -137,8 +133,7 @@ def register(cli: click.Group, command) -> None:
     def users_set_email(ctx: Context, username: str, address: str | None, clear: bool,
                         actor: str | None) -> None:
         """Set the address an account's email notices go to (or --clear it)."""
-        from kiosk import staff
-
+        from kiosk.school import staff
         if clear == bool(address):
             raise click.UsageError("give an ADDRESS, or --clear")
         with ctx.database().session() as session:
@@ -155,8 +150,7 @@ def register(cli: click.Group, command) -> None:
         @pass_ctx
         def users_toggle(ctx: Context, username: str, actor: str | None,
                          _active: bool = active) -> None:
-            from kiosk import staff
-
+            from kiosk.school import staff
             with ctx.database().session() as session:
                 user = _user(session, username)
                 staff.update_user(session, user, active=_active, actor=_actor(actor),

@@ -3,7 +3,7 @@
 The kiosk claims commands every 0.2 s, so a command still ``pending`` after
 :data:`PENDING_GRACE_SECONDS`, or whose kiosk has no fresh heartbeat, is
 reported as "kiosk offline". (If the kiosk comes back within
-``kiosk.commands.STALE_SECONDS`` it still carries the command out, and the
+``kiosk.school.commands.STALE_SECONDS`` it still carries the command out, and the
 page, still polling, then says "done"; later than that the kiosk expires it.)
 """
 
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from kiosk.commands import FINISHED, kiosk_online
-from kiosk.models import Command, naive_utc
+from kiosk.school.commands import FINISHED, kiosk_online
+from kiosk.store.models import Command
+from kiosk.timeutil import naive_utc
 from web.helpers import config, now
 
 PENDING_GRACE_SECONDS = 3.0

@@ -1,6 +1,6 @@
 """The dashboard half of ``phonelocker demo``: demo accounts and a background server.
 
-``kiosk/demo.py`` calls :func:`start_web` after seeding the demo school. Demo
+``kiosk/devtools/demo.py`` calls :func:`start_web` after seeding the demo school. Demo
 accounts get fresh random passwords every time the demo starts (created if
 missing, reset if they exist), and the demo prints them: nothing is a
 default, and a password from an earlier run stops working.
@@ -12,10 +12,10 @@ import logging
 import secrets
 from collections.abc import Callable
 
-from kiosk import staff
 from kiosk.config import Config
-from kiosk.db import Database
-from kiosk.pupils import ActionError
+from kiosk.errors import ActionError
+from kiosk.school import staff
+from kiosk.store.db import Database
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ class DemoProcess:
     """``phonelocker --config DIR/demo.toml demo`` on a free web port and a free UDP port."""
 
     def __init__(self, directory: Path) -> None:
-        from kiosk.demo import write_demo_config
+        from kiosk.devtools.demo import write_demo_config
 
         self.directory = directory
         self.port = free_port()

@@ -30,8 +30,8 @@ from flask import (
 )
 from sqlalchemy import select
 
-from kiosk.models import Card, Pupil
-from kiosk.status import locker_states
+from kiosk.school.queries import locker_states
+from kiosk.store.models import Card, Pupil
 from web.access import (
     db_session,
     login_required,

@@ -12,7 +12,6 @@ from flask import abort, current_app, request
 from werkzeug.routing import IntegerConverter
 
 from kiosk.config import Config
-from kiosk.db import Database
 from kiosk.inputs import (
     MAX_DB_ID,
     MAX_DB_ID_DIGITS,
@@ -21,11 +20,9 @@ from kiosk.inputs import (
     parse_day,
     parse_int,
 )
+from kiosk.store.db import Database
+from kiosk.timeutil import aware_utc_now
 from web.security import LoginLimiter
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -36,7 +33,7 @@ class AppState:
     db: Database
     limiter: LoginLimiter
     import_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
-    clock: Callable[[], datetime] = utc_now
+    clock: Callable[[], datetime] = aware_utc_now
 
 
 def state() -> AppState:
@@ -62,7 +59,8 @@ def local(moment: datetime | None) -> datetime | None:
 
 
 def format_hhmm(value: str | datetime | None) -> str:
-    """``HH:MM`` from an ISO string in local time (as kiosk.status gives) or a stored time."""
+    """``HH:MM`` from an ISO string in local time (as kiosk.school.queries gives)
+    or a stored time."""
     if value is None:
         return ""
     if isinstance(value, str):

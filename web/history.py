@@ -15,10 +15,10 @@ from datetime import UTC
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 from sqlalchemy import Select, select
 
-from kiosk.events import Kind
-from kiosk.models import Event, Pupil
 from kiosk.policy import local_day_bounds
-from kiosk.status import iso_local
+from kiosk.school.queries import iso_local
+from kiosk.store.events import Kind
+from kiosk.store.models import Event, Pupil
 from web.access import actor, db_session, login_required, visible_classes
 from web.helpers import arg_date, arg_text, config, form_id, local, now, state
 from web.pupils import class_names

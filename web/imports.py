@@ -1,6 +1,6 @@
 """Import pupils from a CSV export: upload, preview (with row errors), confirm.
 
-The same importer as ``phonelocker pupils import`` (:mod:`kiosk.importer`).
+The same importer as ``phonelocker pupils import`` (:mod:`kiosk.school.importer`).
 Between preview and confirm the uploaded bytes wait in a private temporary
 folder (0700, files 0600) under a random token that is kept in the user's
 session, so nobody else can confirm them; they are deleted on confirm and
@@ -18,8 +18,8 @@ from pathlib import Path
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 
-from kiosk.importer import apply_import, parse_pupils_csv
-from kiosk.pupils import ActionError
+from kiosk.errors import ActionError
+from kiosk.school.importer import apply_import, parse_pupils_csv
 from web.access import actor, db_session, office_required
 from web.helpers import state
 

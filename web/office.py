@@ -17,12 +17,13 @@ from flask import Blueprint, abort, flash, jsonify, redirect, render_template, r
 from sqlalchemy import select
 
 from kiosk.calendar.evacuation import held_list, latest_open_all, open_all
-from kiosk.commands import DEFAULT_UNLOCK_SECONDS, kiosk_online, queue_unlock
-from kiosk.events import Kind
+from kiosk.errors import ActionError
 from kiosk.inputs import InputError, check_bay, check_text, parse_db_id
-from kiosk.models import Command, Event, Holding, Locker, Pupil
-from kiosk.pupils import ActionError, office_takes_phone, release_early
-from kiosk.status import local_today, locker_states
+from kiosk.school.commands import DEFAULT_UNLOCK_SECONDS, kiosk_online, queue_unlock
+from kiosk.school.pupils import office_takes_phone, release_early
+from kiosk.school.queries import local_today, locker_states
+from kiosk.store.events import Kind
+from kiosk.store.models import Command, Event, Holding, Locker, Pupil
 from web.access import actor, db_session, office_required, visible_pupil
 from web.commandstatus import describe
 from web.helpers import bad_request, config, form_id, form_int, form_text, now

@@ -1,7 +1,7 @@
 """Pupils: the list, one pupil's page (state, cards, approvals, history), add, edit, leave.
 
 Everyone signed in sees the pupils of their own classes; only office and
-admin change anything. Every change goes through :mod:`kiosk.pupils`, which
+admin change anything. Every change goes through :mod:`kiosk.school.pupils`, which
 records the event with the user as actor.
 """
 
@@ -12,10 +12,11 @@ import logging
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from kiosk.errors import ActionError
 from kiosk.inputs import InputError, check_bay, known_bays
-from kiosk.models import Command, Pupil
-from kiosk.pupils import ActionError, add_pupil, update_pupil
-from kiosk.status import pupil_states, query_events, recent_unknown_cards
+from kiosk.school.pupils import add_pupil, update_pupil
+from kiosk.school.queries import pupil_states, query_events, recent_unknown_cards
+from kiosk.store.models import Command, Pupil
 from web.access import (
     actor,
     can_office,

@@ -14,7 +14,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from kiosk.demo import DEMO_PUPILS
+from kiosk.devtools.demo import DEMO_PUPILS
 from web.demoprocess import DemoProcess
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ SHA-256 and the session's data. That is what lets logout really end a session
 (a copied cookie is worthless afterwards), lets login issue a brand-new token
 (:func:`renew`) so one planted before login is never a logged-in one, lets a
 password change or an admin's reset, disable or role change end the account's
-other sessions (:func:`kiosk.staff.end_sessions` deletes their rows), and lets
+other sessions (:func:`kiosk.school.staff.end_sessions` deletes their rows), and lets
 sessions survive a restart of ``phonelocker web``.
 
 Sessions end after :data:`IDLE_SECONDS` without a request or
@@ -32,7 +32,8 @@ from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy import delete, func, select, update
 from werkzeug.datastructures import CallbackDict
 
-from kiosk.models import WebSession, utcnow
+from kiosk.store.models import WebSession
+from kiosk.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -6,5 +6,5 @@
 * :mod:`kiosk.calendar.evacuation`: open every bay of every locker, recording
   whose phones were inside at that moment (the list to hand back from).
 * :mod:`kiosk.calendar.cli`: ``phonelocker calendar …`` (``override --all`` is
-  in ``kiosk/cli.py``, which calls :mod:`~kiosk.calendar.evacuation`).
+  in ``kiosk/cli/base.py``, which calls :mod:`~kiosk.calendar.evacuation`).
 """

@@ -1,7 +1,7 @@
 """``phonelocker calendar set | list | clear | import | close-early``: the school's calendar.
 
-:func:`register` adds the group to ``phonelocker`` with ``kiosk/cli.py``'s
-``command`` decorator (``--config`` and friendly errors), as ``kiosk/cli_ops.py``
+:func:`register` adds the group to ``phonelocker`` with ``kiosk/cli/base.py``'s
+``command`` decorator (``--config`` and friendly errors), as ``kiosk/cli/care.py``
 does. The work is done in :mod:`kiosk.calendar.days`.
 """
 
@@ -15,7 +15,7 @@ import click
 
 def register(cli: click.Group, command) -> None:
     """Add the ``calendar`` group to ``cli`` using its ``command`` decorator."""
-    from kiosk.cli import TEXT, _actor, emit_json
+    from kiosk.cli.base import TEXT, _actor, emit_json
 
     @cli.group("calendar")
     def calendar() -> None:

@@ -18,11 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kiosk.config import PolicyConfig
-from kiosk.events import Kind, record_event
+from kiosk.errors import ActionError
 from kiosk.inputs import InputError, check_text, parse_day
-from kiosk.models import CalendarDay, naive_utc
 from kiosk.policy import SchoolDay, collection_time
-from kiosk.pupils import ActionError
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import CalendarDay
+from kiosk.timeutil import naive_utc
 
 MAX_REASON = 500
 #: the CSV's columns, in order (a header line naming them is optional)

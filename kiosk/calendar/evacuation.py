@@ -16,10 +16,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kiosk.commands import DEFAULT_UNLOCK_SECONDS, queue_unlock
-from kiosk.events import Kind, record_event
-from kiosk.models import Command, Event, Holding, Locker, Pupil, naive_utc
-from kiosk.pupils import ActionError
+from kiosk.errors import ActionError
+from kiosk.school.commands import DEFAULT_UNLOCK_SECONDS, queue_unlock
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import Command, Event, Holding, Locker, Pupil
+from kiosk.timeutil import naive_utc
 
 
 @dataclass(frozen=True)

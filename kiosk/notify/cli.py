@@ -14,8 +14,8 @@ import click
 
 
 def register(cli: click.Group, command) -> None:
-    """Add ``notify`` to ``cli`` (``command``: kiosk.cli's decorator)."""
-    from kiosk.cli import Context, pass_ctx
+    """Add ``notify`` to ``cli`` (``command``: kiosk.cli.base's decorator)."""
+    from kiosk.cli.base import Context, pass_ctx
 
     @command(cli, "notify")
     @click.option("--dry-run", is_flag=True,

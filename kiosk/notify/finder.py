@@ -21,21 +21,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kiosk.config import Config, NotifyConfig
-from kiosk.events import Kind
-from kiosk.models import (
-    Event,
-    Holding,
-    KioskStatus,
-    Locker,
-    NotifyState,
-    Pupil,
-    StaffUser,
-    naive_utc,
-)
 from kiosk.notify import compose
 from kiosk.notify.compose import HeldPhone, Message, Reader
 from kiosk.notify.outbox import Queued
-from kiosk.status import day_bounds_utc, heartbeat_fresh
+from kiosk.school.queries import day_bounds_utc, heartbeat_fresh
+from kiosk.store.events import Kind
+from kiosk.store.models import Event, Holding, KioskStatus, Locker, NotifyState, Pupil, StaffUser
+from kiosk.timeutil import naive_utc
 
 #: a fault must last this long, within the school day, before IT is told
 FAULT_AFTER = timedelta(minutes=5)

@@ -28,7 +28,8 @@ from typing import Protocol
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from kiosk.models import Notice, naive_utc
+from kiosk.store.models import Notice
+from kiosk.timeutil import naive_utc
 
 CLAIM = timedelta(minutes=10)
 #: sent notices are deleted after this: their bodies name pupils

@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from kiosk.config import Config
-from kiosk.models import Notice
 from kiosk.notify.finder import find_all
 from kiosk.notify.outbox import Queued, SendReport, Transport, due, prune, queue, send_due
+from kiosk.store.models import Notice
 
 
 @dataclass

@@ -16,8 +16,8 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 from kiosk.config import NotifyConfig
-from kiosk.models import Notice
 from kiosk.notify.outbox import DeliveryError
+from kiosk.store.models import Notice
 
 
 def build_message(notice: Notice, sender: str, now: datetime) -> EmailMessage:

@@ -27,20 +27,11 @@ from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
 from kiosk.config import Config, DatabaseConfig, ReaderConfig, WebConfig
-from kiosk.db import Database
-from kiosk.events import Kind, record_event
-from kiosk.models import (
-    Bay,
-    Holding,
-    KioskStatus,
-    Locker,
-    Pupil,
-    StaffClass,
-    StaffUser,
-    naive_utc,
-    utcnow,
-)
-from kiosk.pupils import add_pupil, approve_year5
+from kiosk.school.pupils import add_pupil, approve_year5
+from kiosk.store.db import Database
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import Bay, Holding, KioskStatus, Locker, Pupil, StaffClass, StaffUser
+from kiosk.timeutil import naive_utc, utcnow
 from web import create_app
 
 PASSWORD = "correct horse battery staple"
@@ -78,7 +69,7 @@ def _seed(db: Database) -> dict[str, int]:
     ids: dict[str, int] = {}
     at = naive_utc(SEED_TIME)
     # Real scrypt with a small work factor, so the many logins in these tests stay fast;
-    # accounts made through kiosk.staff get the full-strength default.
+    # accounts made through kiosk.school.staff get the full-strength default.
     password_hash = generate_password_hash(PASSWORD, method="scrypt:1024:8:1")
     with db.session() as session:
         session.add(Locker(id=LOCKER, name="Test locker", bays=[Bay(number=1), Bay(number=2)]))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from kiosk.commands import queue_unlock
-from kiosk.models import Command
+from kiosk.school.commands import queue_unlock
+from kiosk.store.models import Command
 
 from .conftest import AMARA_CARD, PASSWORD
 
@@ -193,7 +193,7 @@ def test_teacher_cannot_unlock(as_user, db, heartbeat):
 def test_disabled_account_loses_its_session(as_user, db, ids):
     client = as_user("teacher6k")
     assert client.get("/").status_code == 200
-    from kiosk.models import StaffUser
+    from kiosk.store.models import StaffUser
 
     with db.session() as session:
         session.get(StaffUser, ids["teacher6k"]).active = False

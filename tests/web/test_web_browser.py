@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.demo import DEMO_PUPILS
+from kiosk.devtools.demo import DEMO_PUPILS
 from web.demoprocess import DemoProcess
 
 pytestmark = pytest.mark.browser

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from kiosk.calendar.days import entry, set_day
-from kiosk.models import CalendarDay, Command, Event, KioskStatus
+from kiosk.store.models import CalendarDay, Command, Event, KioskStatus
 
 from .conftest import LOCKER, PASSWORD, XSS_ESCAPED, local_clock
 

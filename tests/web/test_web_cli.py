@@ -8,11 +8,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from kiosk.cli import cli
-from kiosk.db import Database
-from kiosk.events import Kind
-from kiosk.models import Event, StaffUser
-from kiosk.staff import authenticate
+from kiosk.cli.base import cli
+from kiosk.school.staff import authenticate
+from kiosk.store.db import Database
+from kiosk.store.events import Kind
+from kiosk.store.models import Event, StaffUser
 from web.demo import DEMO_ACCOUNTS, ensure_demo_accounts
 
 GOOD = "a long enough passphrase"

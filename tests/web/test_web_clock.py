@@ -11,8 +11,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from kiosk.events import Kind, record_event
-from kiosk.models import Card, Command, EarlyRelease, Event, Pupil, Year5Approval, naive_utc
+from kiosk.store.events import Kind, record_event
+from kiosk.store.models import Card, Command, EarlyRelease, Event, Pupil, Year5Approval
+from kiosk.timeutil import naive_utc
 
 from .conftest import local_clock, login
 

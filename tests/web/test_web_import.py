@@ -1,4 +1,7 @@
-"""CSV import through the dashboard: upload, preview with row errors, confirm (kiosk.importer)."""
+"""CSV import through the dashboard: upload, preview with row errors, confirm.
+
+The work is kiosk.school.importer's.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from kiosk.events import Kind
-from kiosk.models import Event, Pupil
+from kiosk.store.events import Kind
+from kiosk.store.models import Event, Pupil
 
 DATA = Path(__file__).parent.parent / "data" / "csv"
 GOOD = b"UPN,Forename,Surname,Year,Class\nA1,Zara,Ahmed,6,6K\nA2,Yusuf,Ali,5,5R\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from kiosk.models import Command, Pupil
+from kiosk.store.models import Command, Pupil
 
 from .conftest import LOCKER
 

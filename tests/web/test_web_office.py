@@ -6,9 +6,10 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from kiosk.commands import finish
-from kiosk.events import Kind
-from kiosk.models import Card, Command, EarlyRelease, Event, Holding, Year5Approval, utcnow
+from kiosk.school.commands import finish
+from kiosk.store.events import Kind
+from kiosk.store.models import Card, Command, EarlyRelease, Event, Holding, Year5Approval
+from kiosk.timeutil import utcnow
 
 from .conftest import AMARA_CARD
 
@@ -189,7 +190,7 @@ def test_enrol_reports_no_card_and_kiosk_offline(as_user, db, ids, heartbeat):
 
 def test_pick_an_unknown_card_then_revoke_it(as_user, db, ids):
     with db.session() as session:
-        from kiosk.events import record_event
+        from kiosk.store.events import record_event
 
         record_event(session, Kind.REFUSED, card_uid="04DEAD00BEEF01", reason="unknown_card")
         session.commit()

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from kiosk.events import Kind
-from kiosk.models import Event, Holding, Pupil, StaffUser
+from kiosk.store.events import Kind
+from kiosk.store.models import Event, Holding, Pupil, StaffUser
 
 from .conftest import PASSWORD, XSS_CARD, local_clock, login
 

@@ -10,8 +10,8 @@ import stat
 import pytest
 from sqlalchemy import select
 
-from kiosk.events import Kind
-from kiosk.models import Command, Event
+from kiosk.store.events import Kind
+from kiosk.store.models import Command, Event
 from web.security import LoginLimiter, load_secret_key
 
 from .conftest import PASSWORD, login

@@ -7,8 +7,9 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from kiosk import staff
-from kiosk.models import StaffUser, WebSession, utcnow
+from kiosk.school import staff
+from kiosk.store.models import StaffUser, WebSession
+from kiosk.timeutil import utcnow
 from web.sessions import (
     IDLE_SECONDS,
     MAX_AGE_SECONDS,
@@ -120,7 +121,7 @@ def test_class_change_keeps_the_session(make_app, ids):
 
 
 def test_cli_password_change_ends_sessions(client, db, ids):
-    # `phonelocker users set-password` runs kiosk.staff.set_password in another process.
+    # `phonelocker users set-password` runs kiosk.school.staff.set_password in another process.
     login(client, "office")
     with db.session() as session:
         user = session.get(StaffUser, ids["office"])
@@ -199,8 +200,8 @@ def test_the_migration_matches_the_model(tmp_path):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from kiosk.db import SCHEMA_REVISION, Database, current_revision
-    from kiosk.models import Base
+    from kiosk.store.db import SCHEMA_REVISION, Database, current_revision
+    from kiosk.store.models import Base
 
     database = Database(f"sqlite:///{tmp_path}/fresh.db")
     database.upgrade()
@@ -214,7 +215,7 @@ def test_the_migration_matches_the_model(tmp_path):
 def test_the_migration_fixes_the_case_of_teachers_classes(tmp_path):
     from sqlalchemy import text
 
-    from kiosk.db import Database, upgrade
+    from kiosk.store.db import Database, upgrade
 
     database = Database(f"sqlite:///{tmp_path}/old.db")
     upgrade(database.engine, "0001")

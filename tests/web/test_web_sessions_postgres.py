@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from kiosk import staff
 from kiosk.config import parse_config
-from kiosk.db import Database
-from kiosk.models import WebSession
-from kiosk.pupils import ActionError, add_pupil
+from kiosk.errors import ActionError
+from kiosk.school import staff
+from kiosk.school.pupils import add_pupil
+from kiosk.store.db import Database
+from kiosk.store.models import WebSession
 from web import create_app
 from web.sessions import DatabaseSessionInterface, purge_expired
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from kiosk.models import StaffUser
+from kiosk.store.models import StaffUser
 
 from .conftest import PASSWORD
 

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from kiosk.cli import cli
-from kiosk.models import KioskStatus, StaffClass, StaffUser
+from kiosk.cli.base import cli
+from kiosk.store.models import KioskStatus, StaffClass, StaffUser
 from web.access import ANOTHER_CLASS, UNKNOWN_CARD
 
 from .conftest import AMARA_CARD, LOCKER, PASSWORD, local_clock, login
