@@ -1,7 +1,8 @@
 """Configuration: one TOML file, loaded once into frozen dataclasses.
 
-Layering follows Mopidy's habit: packaged defaults, overlaid by the file
-named with ``--config`` or ``PHONELOCKER_CONFIG``. Every key is checked; an
+The defaults are the dataclasses' own; the one file named with ``--config``
+or ``PHONELOCKER_CONFIG`` overrides them key by key (there is no stack of
+files: an installed Pi has ``/etc/phonelocker/config.toml``). Every key is checked; an
 unknown key or a bad value raises :class:`ConfigError` naming the key, and
 the CLI turns that into exit code 2.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from kiosk.notify.addresses import clean_address
+from kiosk.inputs import clean_address
 
 ENV_VAR = "PHONELOCKER_CONFIG"
 #: database dialects the code is written and tested for

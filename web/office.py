@@ -25,6 +25,7 @@ from kiosk.school.queries import local_today, locker_states
 from kiosk.store.events import Kind
 from kiosk.store.models import Command, Event, Holding, Locker, Pupil
 from web.access import actor, db_session, office_required, visible_pupil
+from web.actions import staff_action
 from web.commandstatus import describe
 from web.helpers import bad_request, config, form_id, form_int, form_text, now
 
@@ -178,16 +179,11 @@ def release():
     """Authorise an early collection today for one pupil."""
     pupil = visible_pupil(form_id("pupil_id", required=True))
     db = db_session()
-    try:
+    with staff_action("Not authorised") as action:
         moment = now()
         release_early(db, pupil, by=actor(), reason=form_text("reason"),
                       on_date=local_today(config(), moment), now=moment)
-    except ActionError as error:
-        db.rollback()
-        flash(f"Not authorised: {error}", "error")
-    else:
-        db.commit()
-        flash(f"done: {pupil.name} may collect their phone early today.", "ok")
+        action.done(f"done: {pupil.name} may collect their phone early today.")
     return _back(pupil)
 
 
@@ -200,16 +196,11 @@ def handback():
     if kind is None:
         abort(400, "kind must be office_return or kept_in_office")
     db = db_session()
-    try:
+    what = "handed back by the office" if kind is Kind.OFFICE_RETURN else "kept in the office"
+    with staff_action("Not recorded") as action:
         office_takes_phone(db, pupil, actor=actor(), reason=form_text("reason"), kind=kind,
                            now=now())
-    except ActionError as error:
-        db.rollback()
-        flash(f"Not recorded: {error}", "error")
-    else:
-        db.commit()
-        what = "handed back by the office" if kind is Kind.OFFICE_RETURN else "kept in the office"
-        flash(f"done: {pupil.name}'s phone recorded as {what}.", "ok")
+        action.done(f"done: {pupil.name}'s phone recorded as {what}.")
     return _back(pupil)
 
 

@@ -23,7 +23,7 @@ from flask import Blueprint, abort, current_app, jsonify, render_template, reque
 from kiosk.calendar.days import school_day_on
 from kiosk.locker.runtime_status import current_fault
 from kiosk.policy import collection_time, tap_message
-from kiosk.school.queries import heartbeat_fresh
+from kiosk.school.heartbeats import heartbeat_fresh
 from kiosk.store.models import KioskStatus, Locker
 from web.access import db_session, login_required
 from web.helpers import config, local, now

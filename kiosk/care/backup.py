@@ -16,7 +16,7 @@ import os
 import re
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -24,7 +24,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from kiosk.errors import MaintenanceError
-from kiosk.store.db import BUSY_TIMEOUT_MS
+from kiosk.school.heartbeats import fresh_heartbeat
+from kiosk.store.db import BUSY_TIMEOUT_MS, sqlite_file
 from kiosk.store.models import KioskStatus
 from kiosk.timeutil import naive_utc
 
@@ -50,10 +51,11 @@ def sqlite_path(url: str) -> Path:
         raise MaintenanceError(
             f"only SQLite databases are supported here ({backend} configured): {hint}"
         )
-    database = parsed.database or ""
-    if not database or database == ":memory:" or database.startswith("file:"):
-        raise MaintenanceError(f"the SQLite database {database or ':memory:'!r} is not a file")
-    return Path(database).expanduser()
+    path = sqlite_file(url)
+    if path is None:
+        database = parsed.database or ":memory:"
+        raise MaintenanceError(f"the SQLite database {database!r} is not a file")
+    return path
 
 
 def _connect(path: Path, *, create: bool = False) -> sqlite3.Connection:
@@ -307,8 +309,7 @@ def running_kiosks(
     now = naive_utc(now)
     rows = session.execute(
         select(KioskStatus.locker_id, KioskStatus.updated_at).where(
-            KioskStatus.updated_at >= now - timedelta(seconds=max_age),
-            KioskStatus.stopped_at.is_(None),
+            fresh_heartbeat(now, max_age)
         )
     ).all()
     return [RunningKiosk(locker_id, updated_at) for locker_id, updated_at in rows]

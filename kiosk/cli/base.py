@@ -443,7 +443,8 @@ def override(ctx: Context, reason: str, actor: str, locker_id: str | None, bay: 
         raise ActionError("--reason and --by must not be empty")
     if open_every_bay and (locker_id is not None or bay is not None):
         raise click.UsageError("--all opens every bay of every locker: leave out --locker/--bay")
-    from kiosk.inputs import check_bay, known_bays
+    from kiosk.inputs import check_bay
+    from kiosk.school.pupils import known_bays
 
     database = ctx.database()
     max_age = ctx.config.web.offline_after_seconds

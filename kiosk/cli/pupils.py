@@ -39,8 +39,8 @@ def register(cli: click.Group, command) -> None:
                    external_id: str | None, bay: int | None, actor: str | None,
                    as_json: bool) -> None:
         """Add a pupil; prints the new pupil's id."""
-        from kiosk.inputs import check_bay, known_bays
-        from kiosk.school.pupils import add_pupil
+        from kiosk.inputs import check_bay
+        from kiosk.school.pupils import add_pupil, known_bays
 
         with ctx.database().session() as session:
             check_bay(bay, known_bays(session, ctx.config), what="--bay")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from kiosk.calendar.days import day_dict, get_day
 from kiosk.config import Config
 from kiosk.policy import Approval, SchoolDay, approval_in_force, collection_time, local_day_bounds
+from kiosk.school.heartbeats import heartbeat_fresh
 from kiosk.store.models import Card, Event, Holding, KioskStatus, Locker, Pupil, Year5Approval
 from kiosk.timeutil import naive_utc
 
@@ -144,15 +145,6 @@ def pupil_states(
         "calendar": None if day is None else day_dict(day),
         "pupils": rows,
     }
-
-
-def heartbeat_fresh(status: KioskStatus | None, now_utc: datetime, max_age: float) -> bool:
-    """Online: a heartbeat within ``max_age`` seconds of ``now_utc`` (naive UTC), not stopped."""
-    return (
-        status is not None
-        and status.stopped_at is None
-        and status.updated_at >= now_utc - timedelta(seconds=max_age)
-    )
 
 
 def locker_states(session: Session, config: Config, *, now: datetime | None = None) -> list[dict]:
