@@ -99,8 +99,10 @@ def _private_temp_dir() -> str:
 
 def _register_blueprints(app: Flask) -> None:
     from web import admin, auth, cards, emulator, history, imports, office, pupils, screen, today
+    from web.calendar import bp as calendar_bp
     from web.exceptions import bp as exceptions_bp
 
+    app.register_blueprint(calendar_bp)
     modules = (auth, today, pupils, cards, imports, office, history, admin, emulator, screen)
     for module in modules:
         app.register_blueprint(module.bp)

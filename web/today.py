@@ -29,6 +29,7 @@ bp = Blueprint("today", __name__)
 
 SECTIONS = {
     "date": "partials/today_date.html",
+    "calendar": "partials/today_calendar.html",
     "summary": "partials/today_summary.html",
     "classes": "partials/today_classes.html",
     "lockers": "partials/lockers.html",
@@ -42,12 +43,16 @@ def today_view() -> dict:
     document = pupil_states(db, cfg, now=moment, classes=visible_classes())
     pupils = document["pupils"]
     local_now = moment.astimezone(cfg.policy.zone)
-    collect_at = cfg.policy.collection_time(local_now.weekday())
+    # the day's time: the calendar's when set (closing early, an early finish), else [policy];
+    # none on a closed day (collection is open all day)
+    collection_time = document["collection_time"]
     return {
         "date": document["date"],
         "now": local_now.isoformat(timespec="seconds"),
-        "collection_time": collect_at.strftime("%H:%M"),
-        "after_collection": local_now.time() >= collect_at,
+        "collection_time": collection_time,
+        "calendar": document["calendar"],
+        "after_collection": (collection_time is None
+                             or local_now.strftime("%H:%M") >= collection_time),
         "pupils": pupils,
         # No pupils is not "all handed in": the page says so instead of an all-clear.
         "no_pupils": not pupils,

@@ -313,6 +313,7 @@ STATE_LABELS = {
     "not_handed_in": "not handed in",
     "in_locker": "in locker",
     "collected": "collected",
+    "school_closed": "no school today",
 }
 
 
@@ -330,6 +331,10 @@ def status(ctx: Context, as_json: bool) -> None:
         emit_json(document)
         return
     click.echo(f"Phones on {document['date']}")
+    day = document["calendar"]
+    if day is not None:
+        click.echo("  school closed: " + day["reason"] if day["closed"] else
+                   f"  collection from {day['collect_from']} today: {day['reason']}")
     for row in document["pupils"]:
         label = STATE_LABELS[row["state"]]
         if row["state"] == "not_handed_in" and row["exception"]:
@@ -429,32 +434,49 @@ def lockers(ctx: Context, as_json: bool, forget_id: str | None, actor: str | Non
               help="How long to hold the lock open.")
 @click.option("--wait", default=5.0, show_default=True, type=FiniteFloatRange(0, 60),
               help="Seconds to wait for the kiosk to confirm.")
+@click.option("--all", "open_every_bay", is_flag=True,
+              help="Evacuation: every bay of every locker; lists whose phones were inside.")
 @pass_ctx
 def override(ctx: Context, reason: str, actor: str, locker_id: str | None, bay: int | None,
-             seconds: float, wait: float) -> None:
+             seconds: float, wait: float, open_every_bay: bool) -> None:
     """Emergency unlock, carried out by the running kiosk and audited."""
     from kiosk.school.commands import kiosk_online, queue_unlock, wait_for
 
     if not reason.strip() or not actor.strip():
         raise ActionError("--reason and --by must not be empty")
+    if open_every_bay and (locker_id is not None or bay is not None):
+        raise click.UsageError("--all opens every bay of every locker: leave out --locker/--bay")
     from kiosk.inputs import check_bay
     from kiosk.school.pupils import known_bays
 
     database = ctx.database()
     max_age = ctx.config.web.offline_after_seconds
+    held: list[dict] = []
     with database.session() as session:
         check_bay(bay, known_bays(session, ctx.config), what="--bay")
         if not kiosk_online(session, locker_id, max_age=max_age, now=ctx.now):
             raise ActionError("kiosk offline: no fresh heartbeat. Use the locker's key.")
-        commands = queue_unlock(
-            session, actor=actor, reason=reason, locker_id=locker_id, bay=bay, seconds=seconds,
-            now=ctx.now,
-        )
+        if open_every_bay:
+            from kiosk.calendar.evacuation import held_list, open_all
+
+            opened = open_all(session, actor=actor, reason=reason, seconds=seconds,
+                              now=ctx.now)
+            commands, held = opened.commands, held_list(session, opened.event)
+        else:
+            commands = queue_unlock(
+                session, actor=actor, reason=reason, locker_id=locker_id, bay=bay,
+                seconds=seconds, now=ctx.now,
+            )
         if not commands:
             raise ActionError("no lockers are registered yet")
         session.commit()
         ids = [c.id for c in commands]
     results = wait_for(database, ids, wait)
+    if open_every_bay:
+        click.echo(f"phones in the lockers when opened ({len(held)}): hand back to")
+        for row in held:
+            click.echo(f"  {row['locker_name']}, bay {row['bay']}: {row['name']}"
+                       + (f" ({row['class']})" if row["class"] else ""))
     failed = False
     for command_row in results:
         if command_row.status == "done":
@@ -598,6 +620,15 @@ def _attach_registers_commands() -> None:
 
 
 _attach_registers_commands()
+
+
+def _attach_calendar_commands() -> None:
+    from kiosk.calendar.cli import register
+
+    register(cli, command)
+
+
+_attach_calendar_commands()
 
 
 def _attach_web_commands(group: click.Group) -> None:

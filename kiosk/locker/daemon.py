@@ -35,7 +35,7 @@ from kiosk.locker.clock import ClockGuard
 from kiosk.locker.runtime_status import free_bytes, status_path, write_problem, write_status
 from kiosk.locker.sdnotify import notify, watchdog_interval
 from kiosk.locker.stopping import StopSignal
-from kiosk.locker.tap import KioskService
+from kiosk.locker.tap import SCHOOL_DAY_REFRESH, KioskService
 from kiosk.school import commands as command_table
 from kiosk.store.db import Database
 from kiosk.store.events import Kind, record_event
@@ -244,6 +244,8 @@ class Kiosk:
 
     def poll_commands(self) -> None:
         now = self.clock()
+        # "school closing early" reaches the tap path within a second or two
+        self.service.refresh_school_day(older_than=SCHOOL_DAY_REFRESH)
         if self.service.enrolment is None:
             with self.db.engine.connect() as connection:
                 pending = connection.execute(_ANY_PENDING, {"locker": self.config.locker.id})

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import Boolean, Date, DateTime, Integer, String, bindparam, select, text
 
 from hardware.locker import LockerHardware
+from kiosk.calendar.days import school_day_on
 from kiosk.config import Config
 from kiosk.errors import ActionError
 from kiosk.locker.clock import rebase
@@ -30,6 +32,7 @@ from kiosk.policy import (
     Decision,
     LastAction,
     PupilFacts,
+    SchoolDay,
     TapFacts,
     decide,
     is_random_uid,
@@ -50,6 +53,12 @@ from kiosk.timeutil import as_aware, aware_utc_now, naive_utc
 log = logging.getLogger(__name__)
 
 ENROL_WINDOW_SECONDS = 60.0
+#: the daemon re-reads today's calendar entry once it is this old (checked every
+#: 0.5 s poll): "school closing early" reaches the tap path within ~1.5 s
+SCHOOL_DAY_REFRESH = 1.0
+#: a tap re-reads it itself only past this age (the main loop stalled), so a tap
+#: normally adds no round trip
+SCHOOL_DAY_MAX_AGE = 2.0
 #: debounce memory: pruned past this many cards
 PREVIOUS_TAPS_KEPT = 256
 
@@ -166,6 +175,8 @@ class KioskService:
         self.statements = TapStatements(db.engine.dialect)
         self.enrolment: PendingEnrolment | None = None
         self.last_tap: tuple[datetime, str, str] | None = None
+        #: (local date, its calendar entry, time.monotonic() when read)
+        self._school_day: tuple[date, SchoolDay | None, float] | None = None
         started = clock()
         self.rebase_recorded = rebase_recorded or (
             lambda at, now: rebase(at, now, boundary=started)
@@ -243,6 +254,7 @@ class KioskService:
         card = self.statements.card_facts.first(cursor, {"uid": uid, "today": today})
         if card is None:
             return TapFacts(**base), None
+        base["school_day"] = self.school_day(today)
         pupil_id = card["pupil_id"]
         releases = frozenset({today}) if card["released_today"] else frozenset()
         approvals: tuple[Approval, ...] = ()
@@ -272,6 +284,31 @@ class KioskService:
             ),
         )
         return facts, pupil_id
+
+    def school_day(self, today: date) -> SchoolDay | None:
+        """Today's calendar entry, from the cache while it is under SCHOOL_DAY_MAX_AGE."""
+        cached = self._school_day
+        if (cached is None or cached[0] != today
+                or time.monotonic() - cached[2] > SCHOOL_DAY_MAX_AGE):
+            return self.refresh_school_day(today)
+        return cached[1]
+
+    def refresh_school_day(
+        self, today: date | None = None, *, older_than: float = 0.0
+    ) -> SchoolDay | None:
+        """Read today's calendar entry unless the cached one is younger than
+        ``older_than`` seconds (the daemon calls this every poll with
+        :data:`SCHOOL_DAY_REFRESH`), so a school closing early lets phones out at once."""
+        if today is None:
+            today = self.clock().astimezone(self.config.policy.zone).date()
+        cached = self._school_day
+        if (older_than > 0 and cached is not None and cached[0] == today
+                and time.monotonic() - cached[2] < older_than):
+            return cached[1]
+        with self.db.engine.connect() as connection:
+            day = school_day_on(connection, today)
+        self._school_day = (today, day, time.monotonic())
+        return day
 
     def _approvals(self, pupil_id: int) -> tuple[Approval, ...]:
         """Year 5 approvals: rare (a Year 5 pupil's hand-in), so the ordinary Core path."""

@@ -12,8 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kiosk.calendar.days import day_dict, get_day
 from kiosk.config import Config
-from kiosk.policy import Approval, approval_in_force, local_day_bounds
+from kiosk.policy import Approval, SchoolDay, approval_in_force, collection_time, local_day_bounds
 from kiosk.registers.queries import exceptions_in_force, status_field
 from kiosk.school.heartbeats import heartbeat_fresh
 from kiosk.store.models import Card, Event, Holding, KioskStatus, Locker, Pupil, Year5Approval
@@ -55,8 +56,11 @@ def pupil_states(
     """Today's state of every pupil: the ``phonelocker status --json`` document.
 
     ``state`` is ``in_locker`` while a phone is held, ``collected`` once it
-    has come out today, else ``not_handed_in``. A phone held since an earlier
-    day is ``in_locker`` with ``overnight: true``. ``exception`` is null, or the
+    has come out today, else ``not_handed_in`` (``school_closed`` on a day the
+    calendar marks closed: nothing is "not handed in" then). A phone held since
+    an earlier day is ``in_locker`` with ``overnight: true``. ``collection_time``
+    (HH:MM) is the day's, from the calendar when set; ``calendar`` is that
+    entry (``closed, collect_from, reason, closing_early``) or null. ``exception`` is null, or the
     agreed exception in force today (``{kind, until, review}``): such a pupil
     keeps the phone and is not expected to hand it in.
     """
@@ -69,6 +73,12 @@ def pupil_states(
     if classes is not None:
         query = query.where(Pupil.class_name.in_(classes))
     pupils = session.scalars(query).all()
+    day = get_day(session, today)
+    closed = day is not None and day.closed
+    opens_at = collection_time(
+        config.policy, today,
+        SchoolDay(today, day.closed, day.collect_from, day.reason) if day else None,
+    )
     holdings = {h.pupil_id: h for h in session.scalars(select(Holding))}
     todays = session.execute(
         select(Event.pupil_id, Event.kind, Event.at)
@@ -110,7 +120,8 @@ def pupil_states(
             since = handed_in.get(pupil.id)
             collected_at = collected[pupil.id]
         else:
-            state, since, collected_at = "not_handed_in", None, None
+            state = "school_closed" if closed else "not_handed_in"
+            since, collected_at = None, None
         allowed = pupil.year == 6 or (
             pupil.year == 5
             and approval_in_force(tuple(approvals.get(pupil.id, ())), now, config.policy.zone)
@@ -134,7 +145,12 @@ def pupil_states(
                 "exception": status_field(excepted.get(pupil.id)),
             }
         )
-    return {"date": today.isoformat(), "pupils": rows}
+    return {
+        "date": today.isoformat(),
+        "collection_time": None if closed else opens_at.strftime("%H:%M"),
+        "calendar": None if day is None else day_dict(day),
+        "pupils": rows,
+    }
 
 
 def locker_states(session: Session, config: Config, *, now: datetime | None = None) -> list[dict]:

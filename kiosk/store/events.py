@@ -64,6 +64,10 @@ class Kind(StrEnum):
     EXCEPTION_ENDED = "exception_ended"
     ARRANGEMENT_ADDED = "arrangement_added"
     ARRANGEMENT_ENDED = "arrangement_ended"
+    CALENDAR_SET = "calendar_set"
+    CALENDAR_CLEARED = "calendar_cleared"
+    CLOSING_EARLY = "closing_early"
+    OPEN_ALL = "open_all"
 
 
 def event_values(

@@ -12,7 +12,7 @@ that changes it, so the two cannot disagree.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from sqlalchemy import (
     Boolean,
@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    Time,
     UniqueConstraint,
     text,
 )
@@ -265,6 +266,9 @@ class Event(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     #: the kiosk's clock was unsynchronised or had gone backwards when recorded
     clock_suspect: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: JSON for the few kinds that need more than a reason; ``open_all``: the phones
+    #: in the lockers at that moment (pupil ids, not names, so a purge leaves none behind)
+    details: Mapped[str | None] = mapped_column(Text)
 
 
 class Holding(Base):
@@ -300,6 +304,27 @@ class KioskStatus(Base):
     last_tap_uid: Mapped[str | None] = mapped_column(String(20))
     last_tap_result: Mapped[str | None] = mapped_column(String(200))
     clock_ok: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class CalendarDay(Base):
+    """A day that differs from ``[policy]``: school closed, or collection at another time.
+
+    Term dates, INSET days, early finishes, and a "closing early" today (a row
+    with ``collect_from`` set to the minute the office closed the school).
+    """
+
+    __tablename__ = "calendar_days"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    on_date: Mapped[date] = mapped_column(Date, unique=True)
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: local school time phones may be collected from; None on a closed day
+    collect_from: Mapped[time | None] = mapped_column(Time)
+    #: set by the office's "school closing early" (snow, heating failure) on the day itself
+    closing_early: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(Text)
+    set_by: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Notice(Base):
