@@ -1,18 +1,17 @@
-"""``phonelocker backup | restore | purge | maintenance | export-pupil | rollover | doctor``.
+"""``phonelocker backup | restore | purge | maintenance | export-pupil | rollover``.
 
-The care of the data and of the installation. :func:`register` adds the commands
+The care of the data. :func:`register` adds the commands
 to the ``phonelocker`` group (:mod:`kiosk.cli.main` calls it with
 :func:`kiosk.cli.base.command`: ``--config`` and friendly errors). The commands
 only parse, ask and print; the work is done by :mod:`kiosk.care.backup`,
 :mod:`kiosk.care.restore`, :mod:`kiosk.care.nightly`, :mod:`kiosk.care.retention`,
-:mod:`kiosk.care.export`, :mod:`kiosk.care.rollover` and :mod:`kiosk.care.doctor`.
+:mod:`kiosk.care.export` and :mod:`kiosk.care.rollover`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import click
@@ -315,17 +314,3 @@ def register(cli: click.Group, command) -> None:
             f"{plan.cards_to_revoke} card(s) revoked, {len(plan.approvals_to_end)} approval(s) "
             f"ended (event {plan.event_id})"
         )
-
-    @command(cli, "doctor")
-    @click.pass_obj
-    def doctor(ctx) -> None:
-        """Check config, database, reader, GPIO, clock, disk and services."""
-        from kiosk.care.doctor import run_checks
-
-        checks = run_checks(ctx.config_path)
-        for check in checks:
-            click.echo(check.line())
-        failed = [check.name for check in checks if check.ok is False]
-        if failed:
-            click.echo(f"{len(failed)} problem(s): {', '.join(failed)}", err=True)
-            sys.exit(1)

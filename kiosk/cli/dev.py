@@ -1,10 +1,13 @@
-"""``phonelocker bench [import]``: the developer's measurements.
+"""``phonelocker bench [import] | doctor``: measuring and checking an installation.
 
-The measuring is :mod:`kiosk.devtools.bench` and :mod:`kiosk.devtools.bench_import`.
+The work is :mod:`kiosk.devtools.bench`, :mod:`kiosk.devtools.bench_import` and
+:mod:`kiosk.care.doctor`.
 (``phonelocker demo`` needs the dashboard, so ``web/cli.py`` declares it.)
 """
 
 from __future__ import annotations
+
+import sys
 
 import click
 
@@ -12,7 +15,7 @@ from kiosk.cli.base import FiniteFloatRange, config_option, friendly_errors
 
 
 def register(cli: click.Group, command) -> None:
-    """Add the ``bench`` group to ``cli`` (``command``: :func:`kiosk.cli.base.command`)."""
+    """Add ``bench`` and ``doctor`` to ``cli`` (``command``: :func:`kiosk.cli.base.command`)."""
 
     # A group that still runs the kiosk figures by itself: "phonelocker bench" is unchanged.
     @cli.group("bench", invoke_without_command=True)
@@ -45,3 +48,17 @@ def register(cli: click.Group, command) -> None:
         from kiosk.devtools.bench_import import run_import_benchmarks
 
         run_import_benchmarks(rows, runs=runs, as_json=as_json, echo=click.echo)
+
+    @command(cli, "doctor")
+    @click.pass_obj
+    def doctor(ctx) -> None:
+        """Check config, database, reader, GPIO, clock, disk and services."""
+        from kiosk.care.doctor import run_checks
+
+        checks = run_checks(ctx.config_path)
+        for check in checks:
+            click.echo(check.line())
+        failed = [check.name for check in checks if check.ok is False]
+        if failed:
+            click.echo(f"{len(failed)} problem(s): {', '.join(failed)}", err=True)
+            sys.exit(1)
