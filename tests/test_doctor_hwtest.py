@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from hardware.virtual_card import present_card
 from kiosk.care.doctor import check_clock, check_disk, check_reader, run_checks
-from kiosk.cli.base import cli
+from kiosk.cli.main import cli
 from kiosk.config import Config, DatabaseConfig, load_config
 from kiosk.locker.hwtest import run_hw_test
 
