@@ -16,9 +16,8 @@ from importlib.metadata import entry_points
 
 import click
 
-from kiosk.cli import care, db, dev, locker, pupils, school
+from kiosk.cli import care, db, dev, locker, notify, pupils, school
 from kiosk.cli.base import cli, command
-from kiosk.notify import cli as notify_cli
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ COMMAND_MODULES = (
     pupils,
     care,
     dev,
-    notify_cli,
+    notify,
 )
 
 
