@@ -214,7 +214,7 @@ def test_lock_stays_locked_when_recording_fails(setup, mock_factory, monkeypatch
     def disk_full(*_args, **_kwargs):
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr("kiosk.locker.tap.insert_event", disk_full)
+    monkeypatch.setattr("kiosk.store.events.insert_event", disk_full)
     with pytest.raises(sqlite3.OperationalError):
         service.tap(AMARA)
     monkeypatch.undo()
