@@ -327,6 +327,17 @@ def test_enrolment_expires_with_no_card(setup):
     assert not finished.ok and finished.result == "no card tapped"
 
 
+def test_enrolment_gives_the_card_uid_as_data_not_in_its_message(setup):
+    # The daemon records the enrolled card on the command from this field.
+    service, clock, db, amara_id = setup()
+    service.begin_enrolment(command_id=1, pupil_id=amara_id, actor="office", now=clock())
+    service.tap("04AABBCCDDEEFF")
+    assert service.finish_enrolment(clock()).card_uid == "04AABBCCDDEEFF"
+    service.begin_enrolment(command_id=2, pupil_id=amara_id, actor="office", now=clock())
+    clock.advance(61)
+    assert service.finish_enrolment(clock()).card_uid is None
+
+
 def test_an_ignored_tap_does_not_replace_the_last_tap_shown(setup):
     # The locker screen and the lockers panel keep showing the hand-in, not "ignore".
     service, clock, db, _ = setup()
