@@ -149,7 +149,7 @@ def test_doctor_disk_check_on_this_machine(tmp_path):
 def test_doctor_reports_the_kiosks_write_fault(tmp_path):
     from datetime import UTC, datetime
 
-    from kiosk.locker.runtime_status import DISK_FULL, status_path, write_status
+    from kiosk.store.runtime_status import DISK_FULL, status_path, write_status
 
     config_file = write_config(tmp_path)
     config = load_config(config_file)

@@ -13,8 +13,8 @@ from itertools import groupby
 
 from flask import Blueprint, current_app, jsonify, render_template
 
-from kiosk.locker.runtime_status import with_faults
 from kiosk.school.queries import locker_states, pupil_states
+from kiosk.store.runtime_status import with_faults
 from web.access import db_session, login_required, scope_last_taps, visible_classes
 from web.helpers import config, now
 

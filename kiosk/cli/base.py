@@ -149,10 +149,20 @@ def setup_logging(debug: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not debug:
-        import nfc  # noqa: F401 - nfcpy sets its own logger to INFO when imported
+        # nfcpy sets its own logger to INFO whenever it is first imported (perhaps
+        # after this), and it and Alembic chat at INFO: a filter on the handlers
+        # quiets them whenever they load, without importing nfcpy here.
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_quiet_libraries)
 
-        logging.getLogger("nfc").setLevel(logging.WARNING)
-        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+def _quiet_libraries(record: logging.LogRecord) -> bool:
+    """Keep nfcpy's and Alembic's records from WARNING up (``--debug`` keeps all)."""
+    return record.levelno >= logging.WARNING or not record.name.startswith(QUIET_LOGGERS)
+
+
+#: libraries whose INFO records are noise in a kiosk's journal
+QUIET_LOGGERS = ("nfc", "alembic")
 
 class PhoneLockerGroup(click.Group):
     """A group whose plugin commands are attached only when they may be needed.

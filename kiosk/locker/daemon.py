@@ -11,7 +11,7 @@ The heartbeat (the ``kiosk_status`` row, one writer at a time) is
 
 When a database write fails (disk full, read-only, I/O error) the kiosk keeps
 refusing taps (nothing opens unrecorded), flashes the red LED fast, logs one
-line a minute and keeps :mod:`kiosk.locker.runtime_status`'s file fresh so that the
+line a minute and keeps :mod:`kiosk.store.runtime_status`'s file fresh so that the
 dashboard shows the true state; it all clears by itself once writes work.
 """
 
@@ -31,7 +31,6 @@ from kiosk.config import Config
 from kiosk.errors import ActionError
 from kiosk.locker.clock import ClockGuard
 from kiosk.locker.heartbeat import Heartbeat
-from kiosk.locker.runtime_status import free_bytes, status_path, write_problem, write_status
 from kiosk.locker.sdnotify import notify, watchdog_interval
 from kiosk.locker.stopping import StopSignal
 from kiosk.locker.tap import KioskService
@@ -39,6 +38,7 @@ from kiosk.school import commands as command_table
 from kiosk.store.db import Database
 from kiosk.store.events import Kind, record_event
 from kiosk.store.models import Bay, Event, Locker, Pupil
+from kiosk.store.runtime_status import free_bytes, status_path, write_problem, write_status
 from kiosk.timeutil import as_aware, aware_utc_now, naive_utc
 
 log = logging.getLogger(__name__)
