@@ -83,7 +83,7 @@ class LockerConfig:
     unlock_seconds: float = 5.0
     bays: tuple[BayConfig, ...] = (BayConfig(number=1, lock_pin=17, door_pin=27),)
     #: the kiosk's status file for faults the database cannot record
-    #: (kiosk/locker/runtime_status.py);
+    #: (kiosk/store/runtime_status.py);
     #: None: $RUNTIME_DIRECTORY or /run/phonelocker, else beside a SQLite database
     status_file: str | None = None
 

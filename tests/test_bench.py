@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kiosk.cli.base import cli
+from kiosk.cli.main import cli
 from kiosk.devtools.bench import format_table, percentile
 
 POSITIVE = {

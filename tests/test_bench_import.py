@@ -11,7 +11,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from kiosk.cli.base import cli
+from kiosk.cli.main import cli
 from kiosk.devtools.bench_import import export_csv
 from kiosk.school.importer import parse_pupils_csv
 

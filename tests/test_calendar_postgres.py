@@ -6,8 +6,8 @@ import json
 from datetime import time, timedelta
 
 from kiosk.calendar.days import close_early, entry, list_days, set_day
-from kiosk.calendar.evacuation import held_list, open_all
 from kiosk.policy import Action
+from kiosk.school.evacuation import held_list, open_all
 
 from .test_postgres import kiosk, pg_url  # noqa: F401 - fixtures
 

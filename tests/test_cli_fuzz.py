@@ -17,7 +17,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from kiosk.cli.base import cli
+from kiosk.cli.main import cli
 
 from .conftest import free_port, run_cli, write_config
 from .test_cli import leaf_commands

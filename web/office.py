@@ -16,10 +16,10 @@ import logging
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from kiosk.calendar.evacuation import held_list, latest_open_all, open_all
 from kiosk.errors import ActionError
 from kiosk.inputs import InputError, check_bay, check_text, parse_db_id
 from kiosk.school.commands import DEFAULT_UNLOCK_SECONDS, kiosk_online, queue_unlock
+from kiosk.school.evacuation import held_list, latest_open_all, open_all
 from kiosk.school.pupils import office_takes_phone, release_early
 from kiosk.school.queries import local_today, locker_states
 from kiosk.store.events import Kind

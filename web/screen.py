@@ -21,10 +21,10 @@ from functools import wraps
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 
 from kiosk.calendar.days import school_day_on
-from kiosk.locker.runtime_status import current_fault
 from kiosk.policy import collection_time, tap_message
 from kiosk.school.heartbeats import heartbeat_fresh
 from kiosk.store.models import KioskStatus, Locker
+from kiosk.store.runtime_status import current_fault
 from web.access import db_session, login_required
 from web.helpers import config, local, now
 

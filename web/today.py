@@ -13,9 +13,9 @@ from itertools import groupby
 
 from flask import Blueprint, current_app, jsonify, render_template
 
-from kiosk.locker.runtime_status import with_faults
 from kiosk.registers.queries import count_due_for_review
 from kiosk.school.queries import locker_states, pupil_states
+from kiosk.store.runtime_status import with_faults
 from web.access import (
     can_office,
     db_session,

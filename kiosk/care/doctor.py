@@ -177,7 +177,7 @@ def check_disk(config: Config, usage: Callable[[Path], Any] = shutil.disk_usage)
 
 def check_writes(config: Config, now: datetime | None = None) -> Check | None:
     """The running kiosk's own word that it cannot write the database (its status file)."""
-    from kiosk.locker.runtime_status import current_fault, status_path
+    from kiosk.store.runtime_status import current_fault, status_path
 
     fault = current_fault(config, config.locker.id, now or datetime.now(UTC))
     if fault is None:

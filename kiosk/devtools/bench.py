@@ -295,11 +295,11 @@ def bench_taps(workdir: Path, taps: int, warmup: int = WARMUP_TAPS) -> dict[str,
 
 
 def phonelocker_command() -> list[str]:
-    """The ``phonelocker`` console script beside this Python, else ``python -m kiosk.cli.base``."""
+    """The ``phonelocker`` console script beside this Python, else ``python -m kiosk.cli.main``."""
     script = Path(sys.executable).with_name("phonelocker")
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-m", "kiosk.cli.base"]
+    return [sys.executable, "-m", "kiosk.cli.main"]
 
 
 def free_udp_port() -> int:

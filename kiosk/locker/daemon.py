@@ -6,19 +6,17 @@ heartbeat every ``HEARTBEAT_SECONDS`` and feeds systemd's watchdog only
 while both threads show signs of life. Whatever ends the loop (SIGTERM,
 SIGINT, an exception), :meth:`Kiosk.close` locks every bay.
 
-The heartbeat has one writer at a time (``_heartbeat_lock``): the reader
-thread writes it straight after a tap or a reader state change, the main
-thread on its beat, and on a new database both used to insert the row.
+The heartbeat (the ``kiosk_status`` row, one writer at a time) is
+:mod:`kiosk.locker.heartbeat`.
 
 When a database write fails (disk full, read-only, I/O error) the kiosk keeps
 refusing taps (nothing opens unrecorded), flashes the red LED fast, logs one
-line a minute and keeps :mod:`kiosk.locker.runtime_status`'s file fresh so that the
+line a minute and keeps :mod:`kiosk.store.runtime_status`'s file fresh so that the
 dashboard shows the true state; it all clears by itself once writes work.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -32,14 +30,15 @@ from hardware.reader import CardReader
 from kiosk.config import Config
 from kiosk.errors import ActionError
 from kiosk.locker.clock import ClockGuard
-from kiosk.locker.runtime_status import free_bytes, status_path, write_problem, write_status
+from kiosk.locker.heartbeat import Heartbeat
 from kiosk.locker.sdnotify import notify, watchdog_interval
 from kiosk.locker.stopping import StopSignal
 from kiosk.locker.tap import SCHOOL_DAY_REFRESH, KioskService
 from kiosk.school import commands as command_table
 from kiosk.store.db import Database
 from kiosk.store.events import Kind, record_event
-from kiosk.store.models import Bay, Event, KioskStatus, Locker, Pupil
+from kiosk.store.models import Bay, Event, Locker, Pupil
+from kiosk.store.runtime_status import free_bytes, status_path, write_problem, write_status
 from kiosk.timeutil import as_aware, aware_utc_now, naive_utc
 
 log = logging.getLogger(__name__)
@@ -132,7 +131,12 @@ class Kiosk:
         self.loop_alive = time.monotonic()
         self.stall_seconds = READER_STALL_SECONDS
         self._closed = False
-        self._heartbeat_lock = threading.Lock()
+        self.heartbeat = Heartbeat(
+            config, db, hardware=self.hardware, reader=self.reader, service=self.service,
+            clock_guard=self.clock_guard, clock=clock, started_at=self.started_at,
+            failed=lambda error: self._write_failed("heartbeat", error),
+            worked=lambda: self._write_worked("heartbeat"),
+        )
         self.status_file = status_path(config)
         #: failing database writes by kind ("events", "heartbeat", "commands") -> problem
         self.write_faults: dict[str, str] = {}
@@ -154,7 +158,7 @@ class Kiosk:
             if outcome.event_id is not None:
                 self._write_worked("events")
         finally:
-            self.write_heartbeat()  # the dashboard sees the tap now, not at the next beat
+            self.heartbeat.write()  # the dashboard sees the tap now, not at the next beat
 
     def _on_forced(self, bay: int) -> None:
         self.service.forced_door(bay)
@@ -175,7 +179,7 @@ class Kiosk:
                 log.exception("could not record reader state")
         else:
             self._write_worked("events")
-        self.write_heartbeat()  # the dashboard sees the reader come up or fail now
+        self.heartbeat.write()  # the dashboard sees the reader come up or fail now
 
     # --- main loop ---------------------------------------------------------------
 
@@ -199,7 +203,7 @@ class Kiosk:
             target=self.reader.run, args=(self.stop_event,), name="reader", daemon=True
         )
         self._reader_thread.start()
-        self.write_heartbeat()
+        self.heartbeat.write()
         notify("READY=1")
         log.info("kiosk %s ready", self.config.locker.id)
 
@@ -219,7 +223,7 @@ class Kiosk:
                 else:
                     self._write_worked("commands")
                 if time.monotonic() >= next_heartbeat:
-                    self.write_heartbeat()
+                    self.heartbeat.write()
                     self._report_faults()
                     next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
                 if watchdog and time.monotonic() >= next_watchdog:
@@ -246,7 +250,7 @@ class Kiosk:
         now = self.clock()
         # "school closing early" reaches the tap path within a second or two
         self.service.refresh_school_day(older_than=SCHOOL_DAY_REFRESH)
-        if self.service.enrolment is None:
+        if self.service.enrolment.pending is None:
             with self.db.engine.connect() as connection:
                 pending = connection.execute(_ANY_PENDING, {"locker": self.config.locker.id})
                 if pending.first() is None:
@@ -258,7 +262,7 @@ class Kiosk:
                 self._carry_out(session, command, now)
                 session.commit()
         if live:
-            self.write_heartbeat()
+            self.heartbeat.write()
         finished = self.service.finish_enrolment(self.clock())
         if finished is not None:
             with self.db.session() as session:
@@ -269,7 +273,7 @@ class Kiosk:
                         naive_utc(self.clock()),
                     )
                     if finished.ok:
-                        command.card_uid = finished.result.split()[1]
+                        command.card_uid = finished.card_uid
                     session.commit()
 
     def _carry_out(self, session, command, now: datetime) -> None:
@@ -366,39 +370,6 @@ class Kiosk:
                 self._status_file_warned = True
                 log.warning("cannot write the status file %s: %s", self.status_file, error)
 
-    def write_heartbeat(self) -> None:
-        """Write this kiosk's status row now (from either thread: one writer at a time)."""
-        with self._heartbeat_lock:
-            self._write_heartbeat()
-
-    def _write_heartbeat(self) -> None:
-        now = naive_utc(self.clock())
-        try:
-            with self.db.session() as session:
-                status = session.get(KioskStatus, self.config.locker.id)
-                if status is None:
-                    status = KioskStatus(locker_id=self.config.locker.id, updated_at=now)
-                    session.add(status)
-                status.updated_at = now
-                status.stopped_at = None
-                status.started_at = naive_utc(self.started_at)
-                status.reader_ok = self.reader.ok
-                status.reader_device = self.config.reader.device
-                status.emulated = self.config.emulated
-                status.hardware_json = json.dumps(self.hardware.snapshot())
-                status.clock_ok = not self.clock_guard.suspect(self.clock())
-                if self.service.last_tap is not None:
-                    at, uid, result = self.service.last_tap
-                    status.last_tap_at = naive_utc(at)
-                    status.last_tap_uid = uid
-                    status.last_tap_result = result
-                session.commit()
-        except Exception as error:
-            if not self._write_failed("heartbeat", error):
-                log.exception("could not write heartbeat")
-        else:
-            self._write_worked("heartbeat")
-
     def close(self) -> None:
         """Lock everything, stop the reader, mark the kiosk offline. Idempotent."""
         if self._closed:
@@ -410,13 +381,10 @@ class Kiosk:
         notify("STOPPING=1")
         if self._reader_thread is not None:
             self._reader_thread.join(timeout=3)
-        self.write_heartbeat()
+        self.heartbeat.write()
         try:
             with self.db.session() as session:
-                status = session.get(KioskStatus, self.config.locker.id)
-                if status is not None:
-                    status.stopped_at = naive_utc(self.clock())
-                    status.reader_ok = False
+                self.heartbeat.mark_stopped(session, self.clock())
                 record_event(session, Kind.KIOSK_STOPPED, at=naive_utc(self.clock()),
                              locker_id=self.config.locker.id)
                 session.commit()

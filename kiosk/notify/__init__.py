@@ -12,5 +12,5 @@ this package reads it afterwards.
 - :mod:`kiosk.notify.outbox` is the ``notices`` table: queue idempotently, send
   what is due over SMTP, back off on failure.
 - :mod:`kiosk.notify.run` ties them together (:func:`run_notify`).
-- :mod:`kiosk.notify.cli` registers the ``notify`` command.
+- the ``notify`` command is :mod:`kiosk.cli.notify`.
 """

@@ -6,8 +6,10 @@
   headteacher agrees case by case: add and end, each audited.
 * :mod:`kiosk.registers.queries`: what is in force on a day, what is due for
   review, and the JSON-ready rows the CLI and the dashboard show.
-* :mod:`kiosk.registers.cli`: ``phonelocker exceptions ...`` and
+* :mod:`kiosk.cli.registers`: ``phonelocker exceptions ...`` and
   ``phonelocker arrangements ...``.
 
 When an entry applies is decided by :func:`kiosk.policy.exception_in_force`.
+Imports only ``kiosk.store`` and below: the read side (``kiosk.school.queries``)
+shows exceptions on Today and in ``status``.
 """

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from kiosk.cli.base import cli
+from kiosk.cli.main import cli
 from kiosk.school.staff import authenticate
 from kiosk.store.db import Database
 from kiosk.store.events import Kind
