@@ -496,7 +496,8 @@ def test_starttls_and_sign_in_with_the_password_file(tmp_path, monkeypatch):
     from aiosmtpd.controller import Controller
     from aiosmtpd.smtp import AuthResult
 
-    from .conftest import free_port
+    from kiosk.devtools.ports import free_port
+
     from .notify_helpers import Mailbox
 
     openssl = shutil.which("openssl")

@@ -18,9 +18,9 @@ import pytest
 
 from hardware.errors import HardwareError
 from hardware.virtual_card import present_card
+from kiosk.devtools.kiosk_process import KioskProcess
 
 from .conftest import run_cli, write_config
-from .kiosk_process import KioskProcess
 
 pytestmark = pytest.mark.slow
 

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from kiosk.devtools.bench import machine_info
+from kiosk.devtools.measure import machine_info
 
 #: the issue's targets for the write, in seconds
 TARGETS_S = {2000: 0.5, 50000: 5.0}

@@ -138,7 +138,9 @@ def test_web_serves_the_dashboard_with_waitress(tmp_path, db):
     import time
     import urllib.request
 
-    from web.demoprocess import PHONELOCKER, free_port
+    from kiosk.devtools.ports import free_port
+
+    from ..conftest import PHONELOCKER
 
     port = free_port()
     config = tmp_path / "web.toml"
