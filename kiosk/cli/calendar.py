@@ -7,7 +7,6 @@ does. The work is done in :mod:`kiosk.calendar.days`.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -15,7 +14,7 @@ import click
 
 def register(cli: click.Group, command) -> None:
     """Add the ``calendar`` group to ``cli`` using its ``command`` decorator."""
-    from kiosk.cli.base import TEXT, _actor, emit_json
+    from kiosk.cli.base import TEXT, actor, emit_json
 
     @cli.group("calendar")
     def calendar() -> None:
@@ -50,7 +49,7 @@ def register(cli: click.Group, command) -> None:
         time_ = parse_hhmm(collect_from, "--collect-from") if collect_from else None
         item = entry(day, closed=closed, collect_from=time_, reason=reason)
         with ctx.database().session() as session:
-            set_day(session, item, by=_actor(by), now=datetime.now(UTC))
+            set_day(session, item, by=actor(by), now=ctx.now)
             session.commit()
         click.echo(f"set {describe(item.on_date, item.closed, item.collect_from, item.reason)}")
 
@@ -82,7 +81,7 @@ def register(cli: click.Group, command) -> None:
         from kiosk.calendar.days import clear_day
 
         with ctx.database().session() as session:
-            clear_day(session, day, by=_actor(by), now=datetime.now(UTC))
+            clear_day(session, day, by=actor(by), now=ctx.now)
             session.commit()
         click.echo(f"cleared {day.isoformat()}: [policy] applies")
 
@@ -101,7 +100,7 @@ def register(cli: click.Group, command) -> None:
                 click.echo(f"  {line}", err=True)
             raise
         with ctx.database().session() as session:
-            count = import_days(session, entries, by=_actor(by), now=datetime.now(UTC))
+            count = import_days(session, entries, by=actor(by), now=ctx.now)
             session.commit()
         click.echo(f"imported {count} date(s) from {file.name}")
 
@@ -114,8 +113,8 @@ def register(cli: click.Group, command) -> None:
         from kiosk.calendar.days import close_early
 
         with ctx.database().session() as session:
-            day = close_early(session, ctx.config.policy, reason=reason, by=_actor(by),
-                              now=datetime.now(UTC))
+            day = close_early(session, ctx.config.policy, reason=reason, by=actor(by),
+                              now=ctx.now)
             session.commit()
             click.echo(f"school closing early: collection from {day.collect_from:%H:%M} "
                        f"today ({day.reason})")

@@ -16,7 +16,7 @@ from kiosk.registers.exceptions import KINDS
 
 def register(cli: click.Group, command) -> None:
     """Add the ``exceptions`` and ``arrangements`` groups to ``cli``."""
-    from kiosk.cli.base import DB_ID, TEXT, Context, _actor, emit_json, pass_ctx
+    from kiosk.cli.base import DB_ID, TEXT, Context, actor, emit_json, pass_ctx
     from kiosk.inputs import parse_day
 
     def day_option(value: str | None, what: str):
@@ -52,7 +52,7 @@ def register(cli: click.Group, command) -> None:
             row = add_exception(
                 session, pupil, kind=kind, reason=reason, agreed_by=by, now=now,
                 zone=ctx.config.policy.zone, starts_on=dates[0], until=dates[1],
-                review_on=dates[2], actor=_actor(None),
+                review_on=dates[2], actor=actor(None),
             )
             session.commit()
             if as_json:
@@ -121,7 +121,7 @@ def register(cli: click.Group, command) -> None:
             row = add_arrangement(
                 session, staff_name=staff, arrangement=what, agreed_by=by, now=now,
                 zone=ctx.config.policy.zone, starts_on=dates[0], until=dates[1],
-                actor=_actor(None),
+                actor=actor(None),
             )
             session.commit()
             if as_json:
