@@ -8,9 +8,10 @@ import time
 
 import pytest
 
+from kiosk.devtools.kiosk_process import KioskProcess
+
 from .calendar_helpers import midday_zone
 from .conftest import run_cli, write_config
-from .kiosk_process import KioskProcess
 
 pytestmark = pytest.mark.slow
 
