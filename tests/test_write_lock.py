@@ -18,7 +18,8 @@ from kiosk.care.backup import _connect
 from kiosk.care.retention import purge
 from kiosk.care.rollover import apply_rollover, plan_rollover
 from kiosk.errors import MaintenanceError
-from kiosk.school.importer import apply_import, parse_pupils_csv
+from kiosk.school.importer import apply_import
+from kiosk.school.pupil_csv import parse_pupils_csv
 from kiosk.school.pupils import add_pupil
 from kiosk.store.db import BUSY_TIMEOUT_MS, Database, begin_write
 from kiosk.store.models import Event, Pupil
