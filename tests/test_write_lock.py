@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 import kiosk.care.retention
 import kiosk.care.rollover
 import kiosk.school.importer
-from kiosk.care.backup import _connect
 from kiosk.care.retention import purge
 from kiosk.care.rollover import apply_rollover, plan_rollover
+from kiosk.care.sqlite_files import connect
 from kiosk.errors import MaintenanceError
 from kiosk.school.importer import apply_import
 from kiosk.school.pupil_csv import parse_pupils_csv
@@ -68,7 +68,7 @@ def test_every_connection_waits_15_seconds_for_a_busy_database(db, tmp_path):
         assert tap_path.cursor().execute("PRAGMA busy_timeout").fetchone() == (15000,)
     finally:
         tap_path.close()
-    backup = _connect(Path(db_file(db)))  # backup and restore
+    backup = connect(Path(db_file(db)))  # backup and restore
     try:
         assert backup.execute("PRAGMA busy_timeout").fetchone() == (BUSY_TIMEOUT_MS,)
     finally:
