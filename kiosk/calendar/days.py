@@ -47,7 +47,7 @@ class DayEntry:
 def parse_hhmm(text: str, what: str = "time") -> time:
     """``HH:MM`` (24-hour, ASCII digits) as a time, else :class:`InputError`.
 
-    Not :func:`kiosk.config.parse_hhmm`: that one raises ConfigError and its ``\\d``
+    Not :func:`kiosk.config_values.parse_hhmm`: that one raises ConfigError and its ``\\d``
     takes any script's digits; what staff type is held to ASCII, as
     :mod:`kiosk.inputs` does for dates."""
     raw = (text or "").strip()

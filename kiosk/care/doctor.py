@@ -19,7 +19,8 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from kiosk.config import Config, ConfigError, load_config
+from kiosk.config import Config, load_config
+from kiosk.config_values import ConfigError
 from kiosk.locker.clock import kernel_clock_synchronised
 from kiosk.store.db import Database, DatabaseError, sqlite_file
 

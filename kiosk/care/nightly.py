@@ -9,14 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kiosk.care.backup import (
-    NIGHTLY_PREFIX,
-    DatabaseFacts,
-    backup_database,
-    default_backup_name,
-    is_sqlite_url,
-    sqlite_path,
-)
+from kiosk.care.backup import NIGHTLY_PREFIX, backup_database, default_backup_name
+from kiosk.care.sqlite_files import DatabaseFacts, is_sqlite_url, sqlite_path
 from kiosk.errors import ActionError
 
 

@@ -25,7 +25,8 @@ from functools import cached_property, wraps
 
 import click
 
-from kiosk.config import ENV_VAR, Config, ConfigError, load_config
+from kiosk.config import ENV_VAR, Config, load_config
+from kiosk.config_values import ConfigError
 from kiosk.errors import ActionError
 from kiosk.inputs import MAX_DB_ID, InputError, check_text
 from kiosk.store.db import Database, DatabaseError

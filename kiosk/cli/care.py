@@ -115,7 +115,8 @@ def register(cli: click.Group, command) -> None:
         copy), then checks the copy with PRAGMA integrity_check. DEST may be a
         folder: a timestamped file is made in it. For PostgreSQL use pg_dump.
         """
-        from kiosk.care.backup import backup_database, sqlite_path
+        from kiosk.care.backup import backup_database
+        from kiosk.care.sqlite_files import sqlite_path
 
         source = sqlite_path(ctx.config.database.url)
         facts = backup_database(source, dest, force=force)

@@ -63,7 +63,8 @@ def register(cli: click.Group, command) -> None:
     @pass_ctx
     def pupils_import(ctx: Context, file: str, dry_run: bool, actor: str | None) -> None:
         """Import pupils from a school MIS CSV export (all or nothing)."""
-        from kiosk.school.importer import apply_import, format_errors, parse_pupils_csv
+        from kiosk.school.importer import apply_import
+        from kiosk.school.pupil_csv import format_errors, parse_pupils_csv
 
         plan = parse_pupils_csv(Path(file).read_bytes())
         for warning in plan.warnings:

@@ -75,7 +75,8 @@ class LockProbe(threading.Thread):
 def time_import(database, data: bytes) -> dict[str, float]:
     """Import ``data`` once with the lock probe running: the phases' seconds, and the
     pupils created and updated."""
-    from kiosk.school.importer import ImportTimings, apply_import, parse_pupils_csv
+    from kiosk.school.importer import ImportTimings, apply_import
+    from kiosk.school.pupil_csv import parse_pupils_csv
 
     probe = LockProbe(Path(database.engine.url.database))
     probe.start()

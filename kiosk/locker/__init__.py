@@ -3,7 +3,8 @@
 * :mod:`~kiosk.locker.tap` — tap → decide → record → open → feedback (``KioskService``);
 * :mod:`~kiosk.locker.enrolment` — the next new card becomes a pupil's;
 * :mod:`~kiosk.locker.override` — emergency unlocks and forced doors;
-* :mod:`~kiosk.locker.daemon` — the reader thread, the command loop, write faults;
+* :mod:`~kiosk.locker.daemon` — the reader thread, the command loop;
+* :mod:`~kiosk.locker.write_faults` — refusing, flashing and saying so while writes fail;
 * :mod:`~kiosk.locker.heartbeat` — the kiosk_status row, one writer;
 * :mod:`~kiosk.locker.clock` — clock steps and suspicion;
 * :mod:`~kiosk.locker.stopping`, :mod:`~kiosk.locker.sdnotify` — signals, systemd;

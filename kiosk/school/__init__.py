@@ -3,6 +3,7 @@ and what the dashboard and CLI read.
 
 * :mod:`~kiosk.school.pupils` — pupils, cards, Year 5 approvals, early releases;
 * :mod:`~kiosk.school.staff` — dashboard accounts and their classes;
+* :mod:`~kiosk.school.pupil_csv` — reading and checking the MIS CSV export;
 * :mod:`~kiosk.school.importer` — the MIS CSV import (prepared outside the write lock);
 * :mod:`~kiosk.school.commands` — the commands table the office writes and the kiosk claims;
 * :mod:`~kiosk.school.evacuation` — open every bay, recording whose phones were inside;
