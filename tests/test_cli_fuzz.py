@@ -17,9 +17,10 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from kiosk.cli.base import cli
+from kiosk.cli.main import cli
+from kiosk.devtools.ports import free_port
 
-from .conftest import free_port, run_cli, write_config
+from .conftest import run_cli, write_config
 from .test_cli import leaf_commands
 
 HOSTILE = [

@@ -19,7 +19,7 @@ from kiosk.policy import local_day_bounds
 from kiosk.school.queries import iso_local
 from kiosk.store.events import Kind
 from kiosk.store.models import Event, Pupil
-from web.access import actor, db_session, login_required, visible_classes
+from web.access import actor, db_session, in_visible_classes, login_required
 from web.helpers import arg_date, arg_text, config, form_id, local, now, state
 from web.pupils import class_names
 
@@ -64,9 +64,7 @@ def _query(filters: dict) -> Select:
         .where(Event.at >= since, Event.at < until)
         .order_by(Event.at.desc(), Event.id.desc())
     )
-    classes = visible_classes()
-    if classes is not None:
-        query = query.where(Pupil.class_name.in_(classes))
+    query = in_visible_classes(query)
     if filters["class"]:
         query = query.where(Pupil.class_name == filters["class"])
     if filters["pupil"] is not None:
@@ -78,9 +76,7 @@ def _query(filters: dict) -> Select:
 
 def _pupil_choices() -> list[Pupil]:
     query = select(Pupil).order_by(Pupil.class_name, Pupil.name)
-    classes = visible_classes()
-    if classes is not None:
-        query = query.where(Pupil.class_name.in_(classes))
+    query = in_visible_classes(query)
     return list(db_session().scalars(query))
 
 

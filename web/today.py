@@ -13,15 +13,23 @@ from itertools import groupby
 
 from flask import Blueprint, current_app, jsonify, render_template
 
-from kiosk.locker.runtime_status import with_faults
+from kiosk.registers.queries import count_due_for_review
 from kiosk.school.queries import locker_states, pupil_states
-from web.access import db_session, login_required, scope_last_taps, visible_classes
+from kiosk.store.runtime_status import with_faults
+from web.access import (
+    can_office,
+    db_session,
+    login_required,
+    scope_last_taps,
+    visible_classes,
+)
 from web.helpers import config, now
 
 bp = Blueprint("today", __name__)
 
 SECTIONS = {
     "date": "partials/today_date.html",
+    "calendar": "partials/today_calendar.html",
     "summary": "partials/today_summary.html",
     "classes": "partials/today_classes.html",
     "lockers": "partials/lockers.html",
@@ -35,12 +43,16 @@ def today_view() -> dict:
     document = pupil_states(db, cfg, now=moment, classes=visible_classes())
     pupils = document["pupils"]
     local_now = moment.astimezone(cfg.policy.zone)
-    collect_at = cfg.policy.collection_time(local_now.weekday())
+    # the day's time: the calendar's when set (closing early, an early finish), else [policy];
+    # none on a closed day (collection is open all day)
+    collection_time = document["collection_time"]
     return {
         "date": document["date"],
         "now": local_now.isoformat(timespec="seconds"),
-        "collection_time": collect_at.strftime("%H:%M"),
-        "after_collection": local_now.time() >= collect_at,
+        "collection_time": collection_time,
+        "calendar": document["calendar"],
+        "after_collection": (collection_time is None
+                             or local_now.strftime("%H:%M") >= collection_time),
         "pupils": pupils,
         # No pupils is not "all handed in": the page says so instead of an all-clear.
         "no_pupils": not pupils,
@@ -49,19 +61,26 @@ def today_view() -> dict:
             for name, rows in groupby(pupils, key=lambda row: row["class"])
         ],
         "not_collected": [p for p in pupils if p["state"] == "in_locker"],
-        "not_handed_in": [p for p in pupils if p["allowed"] and p["state"] == "not_handed_in"],
+        "not_handed_in": [p for p in pupils if _expected(p)],
         "overnight": [p for p in pupils if p["overnight"]],
         "counts": {
             "in_locker": sum(p["state"] == "in_locker" for p in pupils),
             "collected": sum(p["state"] == "collected" for p in pupils),
-            "not_handed_in": sum(
-                p["allowed"] and p["state"] == "not_handed_in" for p in pupils
-            ),
+            "not_handed_in": sum(_expected(p) for p in pupils),
             "refused_taps": sum(p["refused_today"] for p in pupils),
             "overnight": sum(p["overnight"] for p in pupils),
         },
         "lockers": _lockers(db, cfg, moment),
+        # the office's notice: exceptions whose review date has passed or is near
+        "exceptions_due": (
+            count_due_for_review(db, local_now.date(), cfg.policy.zone) if can_office() else 0
+        ),
     }
+
+
+def _expected(pupil: dict) -> bool:
+    """Should have handed a phone in and has not: allowed one, no agreed exception."""
+    return pupil["allowed"] and pupil["state"] == "not_handed_in" and not pupil["exception"]
 
 
 def _lockers(db, cfg, moment) -> list[dict]:
