@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
+from kiosk.devtools.report_bench import build_school_year
 from kiosk.policy import Refusal
-from kiosk.reports.bench import build_school_year
 from kiosk.reports.figures import Counts, build_report
 from kiosk.reports.render import render_csv, render_file
 from kiosk.reports.words import REFUSAL_WORDS, refusal_words

@@ -96,7 +96,7 @@ def register(cli: click.Group, command) -> None:
     def bench_report(pupils: int, days: int, runs: int, keep: Path | None,
                      as_json: bool) -> None:
         """Build a school year in bulk and time the whole-year report (html and csv)."""
-        from kiosk.reports.bench import run_report_bench
+        from kiosk.devtools.report_bench import run_report_bench
 
         if keep is not None:
             if keep.exists():

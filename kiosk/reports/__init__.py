@@ -10,7 +10,7 @@ What lives here:
 * :mod:`kiosk.reports.render` — the report as standalone HTML (Jinja2, inline
   CSS and SVG) and as CSV tables; the dashboard's Reports page uses the same body;
 * :mod:`kiosk.cli.reports` — ``phonelocker report`` and ``phonelocker bench report``;
-* :mod:`kiosk.reports.bench` — a school-year database built in bulk, and the timing.
+* :mod:`kiosk.devtools.report_bench` — a school-year database built in bulk, and the timing.
 
 Nothing here imports ``web/``.
 """

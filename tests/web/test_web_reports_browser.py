@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.config import load_config
-from kiosk.reports.bench import build_school_year
+from kiosk.devtools.report_bench import build_school_year
 from kiosk.school.staff import create_user
 from kiosk.store.db import Database
 from tests.conftest import write_config
