@@ -1,14 +1,14 @@
 """Configuration: one TOML file, loaded once into frozen dataclasses.
 
-Layering follows Mopidy's habit: packaged defaults, overlaid by the file
-named with ``--config`` or ``PHONELOCKER_CONFIG``. Every key is checked; an
-unknown key or a bad value raises :class:`ConfigError` naming the key, and
+The defaults are the dataclasses' own; the one file named with ``--config``
+or ``PHONELOCKER_CONFIG`` overrides them key by key (there is no stack of
+files: an installed Pi has ``/etc/phonelocker/config.toml``). Every key is checked; an
+unknown key or a bad value raises :class:`~kiosk.config_values.ConfigError` naming the key, and
 the CLI turns that into exit code 2.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import stat
@@ -17,9 +17,21 @@ from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from kiosk.notify.addresses import clean_address
+from kiosk.config_values import (
+    ConfigError,
+    check_keys,
+    parse_hhmm,
+    read_bool,
+    read_int,
+    read_number,
+    read_pin,
+    read_str,
+    read_zone,
+    sub_table,
+)
+from kiosk.inputs import clean_address
 
 ENV_VAR = "PHONELOCKER_CONFIG"
 #: database dialects the code is written and tested for
@@ -35,10 +47,6 @@ READER_PATH = re.compile(
     r"|tty:[A-Za-z0-9]+(:[a-z0-9]+)?"
     r"|udp(:[A-Za-z0-9.\-]+(:\d{1,5})?)?)$"
 )
-
-
-class ConfigError(Exception):
-    """The configuration file is missing, unreadable or has a bad key or value."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,7 @@ class LockerConfig:
     unlock_seconds: float = 5.0
     bays: tuple[BayConfig, ...] = (BayConfig(number=1, lock_pin=17, door_pin=27),)
     #: the kiosk's status file for faults the database cannot record
-    #: (kiosk/locker/runtime_status.py);
+    #: (kiosk/store/runtime_status.py);
     #: None: $RUNTIME_DIRECTORY or /run/phonelocker, else beside a SQLite database
     status_file: str | None = None
 
@@ -167,92 +175,13 @@ class Config:
         return self.reader.emulated and self.gpio.emulated
 
 
-# --- parsing ---------------------------------------------------------------
-
-
-def _check_keys(table: dict[str, Any], allowed: set[str], where: str) -> None:
-    for key in table:
-        if key not in allowed:
-            known = ", ".join(sorted(allowed))
-            raise ConfigError(f"{where}.{key}: unknown key (known keys: {known})")
-
-
-def _table(data: dict[str, Any], key: str) -> dict[str, Any]:
-    value = data.get(key, {})
-    if not isinstance(value, dict):
-        raise ConfigError(f"[{key}]: expected a table")
-    return value
-
-
-def _str(table: dict[str, Any], key: str, where: str, default: str) -> str:
-    value = table.get(key, default)
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{where}.{key}: expected a non-empty string, got {value!r}")
-    return value
-
-
-def _number(
-    table: dict[str, Any], key: str, where: str, default: float, minimum: float,
-    maximum: float,
-) -> float:
-    """A finite number within ``minimum..maximum`` (TOML allows inf and nan: refused)."""
-    value = table.get(key, default)
-    if (isinstance(value, bool) or not isinstance(value, int | float)
-            or not math.isfinite(value) or not minimum <= value <= maximum):
-        raise ConfigError(
-            f"{where}.{key}: expected a number from {minimum:g} to {maximum:g}, got {value!r}"
-        )
-    return float(value)
-
-
-def _int(
-    table: dict[str, Any], key: str, where: str, default: int, minimum: int, maximum: int
-) -> int:
-    value = table.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        raise ConfigError(
-            f"{where}.{key}: expected a whole number from {minimum} to {maximum}, got {value!r}"
-        )
-    return value
-
-
-def _bool(table: dict[str, Any], key: str, where: str, default: bool) -> bool:
-    value = table.get(key, default)
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where}.{key}: expected true or false, got {value!r}")
-    return value
-
-
-def _pin(table: dict[str, Any], key: str, where: str, default: Any, optional: bool) -> Any:
-    value = table.get(key, default)
-    if value is None and optional:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ConfigError(f"{where}.{key}: expected a BCM pin number such as 17, got {value!r}")
-    if isinstance(value, int) and not 0 <= value <= 53:
-        raise ConfigError(f"{where}.{key}: BCM pin {value} does not exist (0-53)")
-    if isinstance(value, str) and value.lower() in ("", "none", "off"):
-        if optional:
-            return None
-        raise ConfigError(f"{where}.{key}: a pin is required")
-    return value
-
-
-def parse_hhmm(value: Any, where: str) -> time:
-    """Parse ``"HH:MM"`` into a :class:`datetime.time`, naming ``where`` on error."""
-    if isinstance(value, str):
-        match = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip())
-        if match:
-            hour, minute = int(match[1]), int(match[2])
-            if hour < 24 and minute < 60:
-                return time(hour, minute)
-    raise ConfigError(f'{where}: expected a time "HH:MM", got {value!r}')
+# --- parsing (the value readers are kiosk.config_values) --------------------
 
 
 def _database(data: dict[str, Any]) -> DatabaseConfig:
-    table = _table(data, "database")
-    _check_keys(table, {"url"}, "[database]")
-    url = _str(table, "url", "[database]", DatabaseConfig.url)
+    table = sub_table(data, "database")
+    check_keys(table, {"url"}, "[database]")
+    url = read_str(table, "url", "[database]", DatabaseConfig.url)
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -271,9 +200,9 @@ def _database(data: dict[str, Any]) -> DatabaseConfig:
 
 
 def _reader(data: dict[str, Any]) -> ReaderConfig:
-    table = _table(data, "reader")
-    _check_keys(table, {"device"}, "[reader]")
-    device = _str(table, "device", "[reader]", ReaderConfig.device)
+    table = sub_table(data, "reader")
+    check_keys(table, {"device"}, "[reader]")
+    device = read_str(table, "device", "[reader]", ReaderConfig.device)
     if not READER_PATH.match(device):
         raise ConfigError(
             f"[reader].device: {device!r} is not an nfcpy device path "
@@ -283,11 +212,11 @@ def _reader(data: dict[str, Any]) -> ReaderConfig:
 
 
 def _gpio(data: dict[str, Any]) -> GpioConfig:
-    table = _table(data, "gpio")
+    table = sub_table(data, "gpio")
     where = "[gpio]"
     keys = {"pin_factory", "lock_active_high", "green_led_pin", "red_led_pin", "buzzer_pin"}
-    _check_keys(table, keys, where)
-    factory = _str(table, "pin_factory", where, GpioConfig.pin_factory)
+    check_keys(table, keys, where)
+    factory = read_str(table, "pin_factory", where, GpioConfig.pin_factory)
     if factory not in ("mock", "lgpio", "rpigpio", "pigpio", "native"):
         raise ConfigError(
             f"{where}.pin_factory: {factory!r} is not a gpiozero pin factory "
@@ -295,18 +224,18 @@ def _gpio(data: dict[str, Any]) -> GpioConfig:
         )
     return GpioConfig(
         pin_factory=factory,
-        lock_active_high=_bool(table, "lock_active_high", where, True),
-        green_led_pin=_pin(table, "green_led_pin", where, GpioConfig.green_led_pin, True),
-        red_led_pin=_pin(table, "red_led_pin", where, GpioConfig.red_led_pin, True),
-        buzzer_pin=_pin(table, "buzzer_pin", where, GpioConfig.buzzer_pin, True),
+        lock_active_high=read_bool(table, "lock_active_high", where, True),
+        green_led_pin=read_pin(table, "green_led_pin", where, GpioConfig.green_led_pin, True),
+        red_led_pin=read_pin(table, "red_led_pin", where, GpioConfig.red_led_pin, True),
+        buzzer_pin=read_pin(table, "buzzer_pin", where, GpioConfig.buzzer_pin, True),
     )
 
 
 def _locker(data: dict[str, Any]) -> LockerConfig:
-    table = _table(data, "locker")
+    table = sub_table(data, "locker")
     where = "[locker]"
-    _check_keys(table, {"id", "name", "unlock_seconds", "bays", "status_file"}, where)
-    locker_id = _str(table, "id", where, LockerConfig.id)
+    check_keys(table, {"id", "name", "unlock_seconds", "bays", "status_file"}, where)
+    locker_id = read_str(table, "id", where, LockerConfig.id)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", locker_id):
         raise ConfigError(f"{where}.id: use letters, digits, '-', '_' or '.', got {locker_id!r}")
     raw_bays = table.get("bays")
@@ -320,14 +249,14 @@ def _locker(data: dict[str, Any]) -> LockerConfig:
             bay_where = f"[[locker.bays]] #{index}"
             if not isinstance(bay, dict):
                 raise ConfigError(f"{bay_where}: expected a table")
-            _check_keys(bay, {"number", "lock_pin", "door_pin"}, bay_where)
+            check_keys(bay, {"number", "lock_pin", "door_pin"}, bay_where)
             if "number" not in bay or "lock_pin" not in bay:
                 raise ConfigError(f"{bay_where}: 'number' and 'lock_pin' are required")
             parsed.append(
                 BayConfig(
-                    number=_int(bay, "number", bay_where, 1, minimum=1, maximum=999),
-                    lock_pin=_pin(bay, "lock_pin", bay_where, None, False),
-                    door_pin=_pin(bay, "door_pin", bay_where, None, True),
+                    number=read_int(bay, "number", bay_where, 1, minimum=1, maximum=999),
+                    lock_pin=read_pin(bay, "lock_pin", bay_where, None, False),
+                    door_pin=read_pin(bay, "door_pin", bay_where, None, True),
                 )
             )
         numbers = [bay.number for bay in parsed]
@@ -339,19 +268,19 @@ def _locker(data: dict[str, Any]) -> LockerConfig:
         raise ConfigError("[[locker.bays]]: a pin is used twice")
     return LockerConfig(
         id=locker_id,
-        name=_str(table, "name", where, LockerConfig.name),
-        unlock_seconds=_number(table, "unlock_seconds", where, 5.0, minimum=0.05,
+        name=read_str(table, "name", where, LockerConfig.name),
+        unlock_seconds=read_number(table, "unlock_seconds", where, 5.0, minimum=0.05,
                                maximum=MAX_UNLOCK_SECONDS),
         bays=bays,
-        status_file=_str(table, "status_file", where, "") if "status_file" in table else None,
+        status_file=read_str(table, "status_file", where, "") if "status_file" in table else None,
     )
 
 
 def _policy(data: dict[str, Any]) -> PolicyConfig:
-    table = _table(data, "policy")
+    table = sub_table(data, "policy")
     where = "[policy]"
     keys = {"collect_from", "grace_seconds", "debounce_seconds", "timezone", "collect_from_weekday"}
-    _check_keys(table, keys, where)
+    check_keys(table, keys, where)
     overrides_table = table.get("collect_from_weekday", {})
     if not isinstance(overrides_table, dict):
         raise ConfigError(f"{where}.collect_from_weekday: expected a table of day = \"HH:MM\"")
@@ -364,36 +293,32 @@ def _policy(data: dict[str, Any]) -> PolicyConfig:
         overrides[WEEKDAYS.index(day.lower())] = parse_hhmm(
             value, f"{where}.collect_from_weekday.{day}"
         )
-    zone = _str(table, "timezone", where, PolicyConfig.timezone)
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"{where}.timezone: unknown time zone {zone!r}") from None
+    zone = read_zone(table, "timezone", where, PolicyConfig.timezone)
     return PolicyConfig(
         collect_from=parse_hhmm(table.get("collect_from", "15:15"), f"{where}.collect_from"),
         collect_from_by_weekday=overrides,
-        grace_seconds=_number(table, "grace_seconds", where, 60.0, minimum=0, maximum=3600),
-        debounce_seconds=_number(table, "debounce_seconds", where, 2.0, minimum=0, maximum=60),
+        grace_seconds=read_number(table, "grace_seconds", where, 60.0, minimum=0, maximum=3600),
+        debounce_seconds=read_number(table, "debounce_seconds", where, 2.0, minimum=0, maximum=60),
         timezone=zone,
     )
 
 
 def _web(data: dict[str, Any]) -> WebConfig:
-    table = _table(data, "web")
+    table = sub_table(data, "web")
     where = "[web]"
     keys = {"host", "port", "secret_key_file", "offline_after_seconds", "trusted_proxy"}
-    _check_keys(table, keys, where)
-    port = _int(table, "port", where, WebConfig.port, minimum=1, maximum=65535)
-    secret_key_file = _str(table, "secret_key_file", where, WebConfig.secret_key_file)
+    check_keys(table, keys, where)
+    port = read_int(table, "port", where, WebConfig.port, minimum=1, maximum=65535)
+    secret_key_file = read_str(table, "secret_key_file", where, WebConfig.secret_key_file)
     _check_secret_key_file(secret_key_file, f"{where}.secret_key_file")
     return WebConfig(
-        host=_str(table, "host", where, WebConfig.host),
+        host=read_str(table, "host", where, WebConfig.host),
         port=port,
         secret_key_file=secret_key_file,
-        offline_after_seconds=_number(table, "offline_after_seconds", where, 15.0, minimum=1,
+        offline_after_seconds=read_number(table, "offline_after_seconds", where, 15.0, minimum=1,
                                       maximum=3600),
         trusted_proxy=(
-            _str(table, "trusted_proxy", where, "") if "trusted_proxy" in table else None
+            read_str(table, "trusted_proxy", where, "") if "trusted_proxy" in table else None
         ),
     )
 
@@ -417,19 +342,19 @@ def _check_secret_key_file(path: str, where: str) -> None:
 
 
 def _retention(data: dict[str, Any]) -> RetentionConfig:
-    table = _table(data, "retention")
+    table = sub_table(data, "retention")
     where = "[retention]"
-    _check_keys(table, {"events_months", "leavers_months"}, where)
+    check_keys(table, {"events_months", "leavers_months"}, where)
     return RetentionConfig(
-        events_months=_int(table, "events_months", where, 13, minimum=1, maximum=1200),
-        leavers_months=_int(table, "leavers_months", where, 13, minimum=1, maximum=1200),
+        events_months=read_int(table, "events_months", where, 13, minimum=1, maximum=1200),
+        leavers_months=read_int(table, "leavers_months", where, 13, minimum=1, maximum=1200),
     )
 
 
 def _clock(data: dict[str, Any]) -> ClockConfig:
-    table = _table(data, "clock")
-    _check_keys(table, {"check_sync"}, "[clock]")
-    return ClockConfig(check_sync=_bool(table, "check_sync", "[clock]", True))
+    table = sub_table(data, "clock")
+    check_keys(table, {"check_sync"}, "[clock]")
+    return ClockConfig(check_sync=read_bool(table, "check_sync", "[clock]", True))
 
 
 NOTIFY_KEYS = {
@@ -453,21 +378,21 @@ def _addresses(table: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
 def _notify(data: dict[str, Any]) -> NotifyConfig | None:
     if "notify" not in data:
         return None
-    table = _table(data, "notify")
+    table = sub_table(data, "notify")
     where = "[notify]"
-    _check_keys(table, NOTIFY_KEYS, where)
+    check_keys(table, NOTIFY_KEYS, where)
     for key in ("host", "from"):
         if key not in table:
             raise ConfigError(f"{where}.{key}: required (the mail server and the sender address)")
     try:
-        sender = clean_address(_str(table, "from", where, ""))
+        sender = clean_address(read_str(table, "from", where, ""))
     except ValueError as error:
         raise ConfigError(f"{where}.from: {error}") from None
-    starttls = _bool(table, "starttls", where, True)
-    port = _int(table, "port", where, 587 if starttls else 25, minimum=1, maximum=65535)
-    username = _str(table, "username", where, "") if "username" in table else None
+    starttls = read_bool(table, "starttls", where, True)
+    port = read_int(table, "port", where, 587 if starttls else 25, minimum=1, maximum=65535)
+    username = read_str(table, "username", where, "") if "username" in table else None
     password_file = (
-        _str(table, "password_file", where, "") if "password_file" in table else None
+        read_str(table, "password_file", where, "") if "password_file" in table else None
     )
     if (username is None) != (password_file is None):
         raise ConfigError(f"{where}.username and password_file: give both, or neither")
@@ -476,7 +401,7 @@ def _notify(data: dict[str, Any]) -> NotifyConfig | None:
     if day_ends <= day_starts:
         raise ConfigError(f"{where}.day_ends: must be later than day_starts")
     return NotifyConfig(
-        host=_str(table, "host", where, ""),
+        host=read_str(table, "host", where, ""),
         from_address=sender,
         port=port,
         starttls=starttls,
@@ -484,10 +409,12 @@ def _notify(data: dict[str, Any]) -> NotifyConfig | None:
         password_file=password_file,
         office=_addresses(table, "office", where),
         it=_addresses(table, "it", where),
-        not_collected_after_minutes=_int(
+        not_collected_after_minutes=read_int(
             table, "not_collected_after_minutes", where, 30, minimum=0, maximum=24 * 60
         ),
-        timeout_seconds=_number(table, "timeout_seconds", where, 10.0, minimum=0.1, maximum=300),
+        timeout_seconds=read_number(
+            table, "timeout_seconds", where, 10.0, minimum=0.1, maximum=300
+        ),
         day_starts=day_starts,
         day_ends=day_ends,
     )
@@ -508,7 +435,7 @@ SECTIONS = {
 
 def parse_config(data: dict[str, Any], source: str | None = None) -> Config:
     """Check a decoded TOML document and build a :class:`Config`."""
-    _check_keys(data, set(SECTIONS), "top level")
+    check_keys(data, set(SECTIONS), "top level")
     parts = {name: build(data) for name, build in SECTIONS.items()}
     return Config(**parts, source=source)
 

@@ -2,7 +2,7 @@
 
 Each carries a message written for the person who asked (office staff, the IT
 technician); the CLI prints it on one line and exits 1, the dashboard flashes it.
-:class:`kiosk.config.ConfigError` (exit 2), :class:`kiosk.inputs.InputError` (a
+:class:`kiosk.config_values.ConfigError` (exit 2), :class:`kiosk.inputs.InputError` (a
 malformed value) and :class:`kiosk.store.db.DatabaseError` live beside what raises them.
 """
 

@@ -96,13 +96,28 @@ def _show(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
-def known_bays(session, config) -> set[int]:
-    """Bay numbers a pupil may be given: those of the configured locker and of every
-    locker a kiosk has registered in the database (a school may run several)."""
-    from sqlalchemy import select
+# --- email addresses (config [notify], staff accounts) ------------------------------
 
-    from kiosk.store.models import Bay  # here, so this module stays importable from anywhere
+MAX_ADDRESS_LENGTH = 254
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 
-    numbers = {bay.number for bay in config.locker.bays}
-    numbers.update(session.scalars(select(Bay.number)))
-    return numbers
+
+def is_address(text: str) -> bool:
+    """True if ``text`` (already stripped) looks like ``name@school.example``.
+
+    Shape only (``local@domain.tld``, no spaces, no display name); whether the
+    mailbox exists is the mail server's business.
+    """
+    return len(text) <= MAX_ADDRESS_LENGTH and bool(_ADDRESS.match(text)) and ".." not in text
+
+
+def clean_address(text: str) -> str:
+    """``text`` stripped, or :class:`InputError` saying what an address looks like."""
+    address = (text or "").strip()
+    if not is_address(address):
+        raise InputError(f"{text!r} is not an email address (like office@school.example)")
+    return address

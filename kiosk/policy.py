@@ -16,6 +16,9 @@ The rules (from the school's mobile phone policy):
 * A tap within the debounce period of the same card's previous tap is ignored.
 * A phone kept overnight stays where it is and is flagged; eligibility is
   never needed to take one's own phone back.
+* The school calendar (a :class:`SchoolDay`, passed in as a fact) moves the
+  day's collection time (an early finish, closing early) or closes the day:
+  on a closed day a phone may be collected at any time.
 """
 
 from __future__ import annotations
@@ -97,6 +100,30 @@ class LastAction:
 
 
 @dataclass(frozen=True)
+class SchoolDay:
+    """The school calendar's entry for one local date (none: the ``[policy]`` times apply)."""
+
+    on_date: date
+    closed: bool = False
+    #: local collection time for the day; None on a closed day
+    collect_from: time | None = None
+    reason: str = ""
+
+
+def collection_time(rules: PolicyConfig, day: date, school_day: SchoolDay | None) -> time:
+    """When phones may be collected on local ``day``: the calendar's time when it sets
+    one, any time on a closed day, else the ``[policy]`` time for that weekday.
+
+    An entry for another date is ignored (a kiosk's cached entry from before midnight)."""
+    if school_day is not None and school_day.on_date == day:
+        if school_day.closed:
+            return time.min
+        if school_day.collect_from is not None:
+            return school_day.collect_from
+    return rules.collection_time(day.weekday())
+
+
+@dataclass(frozen=True)
 class TapFacts:
     """Everything :func:`decide` may consider. Datetimes are timezone-aware."""
 
@@ -110,6 +137,8 @@ class TapFacts:
     last_action: LastAction | None = None
     previous_tap_at: datetime | None = None
     locker_bays: tuple[int, ...] = (1,)
+    #: the calendar's entry for today (local), if any
+    school_day: SchoolDay | None = None
 
 
 @dataclass(frozen=True)
@@ -204,7 +233,7 @@ def decide(facts: TapFacts, now: datetime, rules: PolicyConfig) -> Decision:
 
     if facts.holding_since is not None:
         bay = facts.holding_bay if facts.holding_bay is not None else _bay_for(facts)
-        opens_at = rules.collection_time(local_now.weekday())
+        opens_at = collection_time(rules, local_now.date(), facts.school_day)
         released = local_now.date() in pupil.early_release_dates
         if local_now.time() >= opens_at or released:
             return Decision(
@@ -251,3 +280,38 @@ def tap_message(result: str, opens_at: time) -> tuple[str, str]:
             template = "Not accepted: see your teacher"
         return "refused", template.format(opens_at=opens_at)
     return "fault", "Something went wrong: try again, or see your teacher"
+
+
+@dataclass(frozen=True)
+class Period:
+    """The days a register entry (a pupil's exception, a staff arrangement) covers.
+
+    ``ended_on`` is the local day it was ended early, if it was: an entry
+    ended on a day no longer applies on that day.
+    """
+
+    starts_on: date
+    until: date | None = None
+    ended_on: date | None = None
+
+
+#: how far ahead the office is told of an exception's review date
+REVIEW_NOTICE_DAYS = 14
+
+
+def exception_in_force(period: Period, day: date) -> bool:
+    """Whether an entry applies on ``day``: started, not past ``until``, not ended by then.
+
+    ``until`` is the last day it applies (inclusive); past it the entry stops
+    applying by itself.
+    """
+    if period.starts_on > day:
+        return False
+    if period.until is not None and day > period.until:
+        return False
+    return period.ended_on is None or period.ended_on > day
+
+
+def review_due(review_on: date | None, day: date, notice_days: int = REVIEW_NOTICE_DAYS) -> bool:
+    """A review date that has passed or falls within ``notice_days`` of ``day``."""
+    return review_on is not None and review_on <= day + timedelta(days=notice_days)

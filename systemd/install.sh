@@ -423,14 +423,12 @@ sqlite_database() {
 import os
 import sys
 
-from sqlalchemy.engine import make_url
-
 from kiosk.config import load_config
+from kiosk.store.db import sqlite_file
 
-url = make_url(load_config(sys.argv[1]).database.url)
-name = url.database or ""
-if url.get_backend_name() == "sqlite" and name and name != ":memory:" and not name.startswith("file:"):
-    print(os.path.join(sys.argv[2], os.path.expanduser(name)))
+path = sqlite_file(load_config(sys.argv[1]).database.url)
+if path is not None:
+    print(os.path.join(sys.argv[2], path))
 EOF
 }
 

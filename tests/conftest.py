@@ -21,6 +21,7 @@ import time_machine
 from gpiozero.pins.mock import MockFactory
 
 from kiosk.config import load_config
+from kiosk.devtools.ports import free_port
 from kiosk.store.db import Database
 
 BIN = Path(sys.executable).parent
@@ -77,16 +78,9 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"clock: {TEST_NOW_VAR}={moment.isoformat()} (in-process, ticking)"
 
 
-def free_port(kind: int = socket.SOCK_DGRAM) -> int:
-    """A port nobody is using now (UDP by default, for the emulated reader)."""
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def write_config(directory: Path, body: str = "", *, udp_port: int | None = None) -> Path:
     """A config file with a database in ``directory`` and an emulated reader on a free port."""
-    udp_port = udp_port or free_port()
+    udp_port = udp_port or free_port(socket.SOCK_DGRAM)
     path = directory / "config.toml"
     sections = {
         "database": f'url = "sqlite:///{directory / "phonelocker.db"}"',

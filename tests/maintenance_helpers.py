@@ -12,7 +12,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from kiosk.cli.base import cli
+from kiosk.cli.main import cli
 from kiosk.school.pupils import add_pupil
 from kiosk.store.db import Database
 

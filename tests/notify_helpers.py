@@ -19,10 +19,11 @@ from aiosmtpd.controller import Controller
 from sqlalchemy.orm import Session
 
 from kiosk.config import load_config
+from kiosk.devtools.ports import free_port
 from kiosk.store.models import Holding, KioskStatus, Locker, Pupil, StaffClass, StaffUser
 from kiosk.timeutil import naive_utc
 
-from .conftest import free_port, write_config
+from .conftest import write_config
 
 
 class Mailbox:

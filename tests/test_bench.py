@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kiosk.cli.base import cli
-from kiosk.devtools.bench import format_table, percentile
+from kiosk.cli.main import cli
+from kiosk.devtools.bench_report import format_table
+from kiosk.devtools.measure import percentile
 
 POSITIVE = {
     "tap": ("p50_ms", "p90_ms", "p99_ms", "max_ms", "mean_ms"),

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from kiosk.cli.base import cli
+from kiosk.cli.main import cli
 from kiosk.devtools.bench_import import export_csv
-from kiosk.school.importer import parse_pupils_csv
+from kiosk.school.pupil_csv import parse_pupils_csv
 
 
 def test_the_generated_exports_are_valid_and_the_variant_changes_some_pupils():

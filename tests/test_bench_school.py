@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kiosk.devtools.bench_school import build_school, class_names, school_days
-
 from kiosk.school.queries import pupil_states
 from kiosk.store.db import Database
 

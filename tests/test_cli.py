@@ -8,7 +8,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from kiosk.cli.base import cli
+from kiosk.cli.main import cli
 
 from .conftest import write_config
 

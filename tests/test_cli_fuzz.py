@@ -17,9 +17,10 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from kiosk.cli.base import cli
+from kiosk.cli.main import cli
+from kiosk.devtools.ports import free_port
 
-from .conftest import free_port, run_cli, write_config
+from .conftest import run_cli, write_config
 from .test_cli import leaf_commands
 
 HOSTILE = [
@@ -36,7 +37,8 @@ GOOD = {
     "timeout": "0.5",
 }
 #: parameters that must also be given (with a good value) for a command to finish quickly
-ALWAYS = {("tap",): ["--timeout", "0.5"], ("override",): ["--wait", "0"]}
+ALWAYS = {("tap",): ["--timeout", "0.5"], ("override",): ["--wait", "0"],
+          ("bench", "report"): ["--pupils", "10", "--days", "5", "--runs", "1"]}
 UNEXPECTED = "unexpected error"
 
 COMMANDS = sorted(path for path in leaf_commands(cli) if path not in LONG_RUNNING)

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import kiosk
-from kiosk.config import Config, ConfigError, load_config, parse_config
+from kiosk.config import Config, load_config, parse_config
+from kiosk.config_values import ConfigError
 
 from .conftest import run_cli
 

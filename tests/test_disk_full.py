@@ -32,15 +32,15 @@ from werkzeug.security import generate_password_hash
 
 from hardware.virtual_card import present_card
 from kiosk.config import load_config
-from kiosk.locker.runtime_status import DISK_ERROR, read_status, status_path
+from kiosk.devtools.kiosk_process import KioskProcess
 from kiosk.school.pupils import add_pupil
 from kiosk.store.db import Database
 from kiosk.store.events import Kind
 from kiosk.store.models import Event, KioskStatus, StaffUser
+from kiosk.store.runtime_status import DISK_ERROR, read_status, status_path
 from web import create_app
 
 from .conftest import write_config
-from .kiosk_process import KioskProcess
 
 pytestmark = pytest.mark.slow
 

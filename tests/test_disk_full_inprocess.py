@@ -24,11 +24,11 @@ from hardware.virtual_card import present_card
 from kiosk.config import load_config
 from kiosk.locker.clock import ClockGuard
 from kiosk.locker.daemon import Kiosk
-from kiosk.locker.runtime_status import DISK_FULL, read_status
 from kiosk.school.pupils import add_pupil
 from kiosk.store.db import Database
 from kiosk.store.events import Kind, record_event
 from kiosk.store.models import Event, Pupil, StaffUser
+from kiosk.store.runtime_status import DISK_FULL, read_status
 from web import create_app
 
 from .conftest import write_config

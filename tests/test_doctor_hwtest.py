@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from hardware.virtual_card import present_card
 from kiosk.care.doctor import check_clock, check_disk, check_reader, run_checks
-from kiosk.cli.base import cli
+from kiosk.cli.main import cli
 from kiosk.config import Config, DatabaseConfig, load_config
 from kiosk.locker.hwtest import run_hw_test
 
@@ -149,7 +149,7 @@ def test_doctor_disk_check_on_this_machine(tmp_path):
 def test_doctor_reports_the_kiosks_write_fault(tmp_path):
     from datetime import UTC, datetime
 
-    from kiosk.locker.runtime_status import DISK_FULL, status_path, write_status
+    from kiosk.store.runtime_status import DISK_FULL, status_path, write_status
 
     config_file = write_config(tmp_path)
     config = load_config(config_file)

@@ -41,10 +41,10 @@ def test_first_heartbeat_on_a_new_database_is_written_once(tmp_path, caplog):
 
         def beat(kiosk=kiosk, together=together):
             together.wait()
-            kiosk.write_heartbeat()
+            kiosk.heartbeat.write()
 
         threads = [threading.Thread(target=beat) for _ in range(WRITERS)]
-        with caplog.at_level(logging.ERROR, logger="kiosk.locker.daemon"):
+        with caplog.at_level(logging.ERROR, logger="kiosk.locker.heartbeat"):
             for thread in threads:
                 thread.start()
             for thread in threads:

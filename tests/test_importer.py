@@ -11,13 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kiosk.errors import ActionError
-from kiosk.school.importer import (
-    ImportPlan,
-    RowError,
-    apply_import,
-    format_errors,
-    parse_pupils_csv,
-)
+from kiosk.school.importer import apply_import
+from kiosk.school.pupil_csv import ImportPlan, RowError, format_errors, parse_pupils_csv
 from kiosk.school.pupils import add_pupil, update_pupil
 from kiosk.store.db import Database
 from kiosk.store.events import Kind

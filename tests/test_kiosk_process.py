@@ -13,9 +13,9 @@ import pytest
 
 from hardware.errors import HardwareError
 from hardware.virtual_card import present_card
+from kiosk.devtools.kiosk_process import KioskProcess
 
 from .conftest import real_now, run_cli, write_config
-from .kiosk_process import KioskProcess
 
 pytestmark = pytest.mark.slow
 

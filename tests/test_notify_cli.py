@@ -12,7 +12,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from kiosk.config import ConfigError, load_config, parse_config
+from kiosk.config import load_config, parse_config
+from kiosk.config_values import ConfigError
 from kiosk.notify.finder import find_all
 from kiosk.notify.outbox import queue
 from kiosk.store.db import Database

@@ -115,7 +115,7 @@ def test_nightly_maintenance_purges_and_skips_the_backup_on_postgresql(kiosk, pg
     from click.testing import CliRunner
 
     from kiosk.care.retention import subtract_months
-    from kiosk.cli.base import cli
+    from kiosk.cli.main import cli
     from kiosk.store.events import Kind, record_event
 
     from .conftest import write_config

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from kiosk.care.retention import purge
 from kiosk.care.rollover import apply_rollover, plan_rollover
-from kiosk.school.importer import apply_import, parse_pupils_csv
+from kiosk.school.importer import apply_import
+from kiosk.school.pupil_csv import parse_pupils_csv
 from kiosk.school.pupils import add_pupil
 from kiosk.store.db import Database
 from kiosk.store.models import Card, Event, Pupil

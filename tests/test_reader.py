@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import socket
 import threading
 import time
 
@@ -12,8 +13,7 @@ import pytest
 from hardware.errors import NoReaderAnswered, ReaderUnavailable
 from hardware.reader import CardReader
 from hardware.virtual_card import present_card
-
-from .conftest import free_port
+from kiosk.devtools.ports import free_port
 
 
 class RunningReader:
@@ -57,7 +57,7 @@ class RunningReader:
 
 @pytest.fixture
 def path() -> str:
-    return f"udp:127.0.0.1:{free_port()}"
+    return f"udp:127.0.0.1:{free_port(socket.SOCK_DGRAM)}"
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""kiosk.locker.runtime_status: where the status file lives, what an error means, when it counts."""
+"""kiosk.store.runtime_status: where the status file lives, what an error means, when it counts."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from kiosk.config import Config, DatabaseConfig, LockerConfig, parse_config
-from kiosk.locker.runtime_status import (
+from kiosk.store.runtime_status import (
     DISK_ERROR,
     DISK_FULL,
     READ_ONLY,
@@ -74,11 +74,11 @@ def test_a_bug_or_a_constraint_is_not_a_write_fault(tmp_path):
 def test_status_file_place(tmp_path, monkeypatch):
     monkeypatch.delenv("RUNTIME_DIRECTORY", raising=False)
     sqlite = Config(database=DatabaseConfig(url=f"sqlite:///{tmp_path}/pl.db"))
-    monkeypatch.setattr("kiosk.locker.runtime_status.SYSTEM_RUNTIME_DIRECTORY", tmp_path / "none")
+    monkeypatch.setattr("kiosk.store.runtime_status.SYSTEM_RUNTIME_DIRECTORY", tmp_path / "none")
     # the dev/test default: beside the database file
     assert status_path(sqlite, {}) == tmp_path / "pl.db.status.json"
     # an installed Pi: the kiosk's RuntimeDirectory, which the dashboard finds too
-    monkeypatch.setattr("kiosk.locker.runtime_status.SYSTEM_RUNTIME_DIRECTORY", tmp_path)
+    monkeypatch.setattr("kiosk.store.runtime_status.SYSTEM_RUNTIME_DIRECTORY", tmp_path)
     assert status_path(sqlite, {}) == tmp_path / "status.json"
     assert status_path(sqlite, {"RUNTIME_DIRECTORY": "/run/phonelocker:/run/other"}) == \
         Path("/run/phonelocker/status.json")

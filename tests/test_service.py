@@ -214,7 +214,7 @@ def test_lock_stays_locked_when_recording_fails(setup, mock_factory, monkeypatch
     def disk_full(*_args, **_kwargs):
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr("kiosk.locker.tap.insert_event", disk_full)
+    monkeypatch.setattr("kiosk.store.events.insert_event", disk_full)
     with pytest.raises(sqlite3.OperationalError):
         service.tap(AMARA)
     monkeypatch.undo()
@@ -325,6 +325,17 @@ def test_enrolment_expires_with_no_card(setup):
     clock.advance(61)
     finished = service.finish_enrolment(clock())
     assert not finished.ok and finished.result == "no card tapped"
+
+
+def test_enrolment_gives_the_card_uid_as_data_not_in_its_message(setup):
+    # The daemon records the enrolled card on the command from this field.
+    service, clock, db, amara_id = setup()
+    service.begin_enrolment(command_id=1, pupil_id=amara_id, actor="office", now=clock())
+    service.tap("04AABBCCDDEEFF")
+    assert service.finish_enrolment(clock()).card_uid == "04AABBCCDDEEFF"
+    service.begin_enrolment(command_id=2, pupil_id=amara_id, actor="office", now=clock())
+    clock.advance(61)
+    assert service.finish_enrolment(clock()).card_uid is None
 
 
 def test_an_ignored_tap_does_not_replace_the_last_tap_shown(setup):

@@ -14,11 +14,12 @@ from sqlalchemy import func, select
 import kiosk.care.retention
 import kiosk.care.rollover
 import kiosk.school.importer
-from kiosk.care.backup import _connect
 from kiosk.care.retention import purge
 from kiosk.care.rollover import apply_rollover, plan_rollover
+from kiosk.care.sqlite_files import connect
 from kiosk.errors import MaintenanceError
-from kiosk.school.importer import apply_import, parse_pupils_csv
+from kiosk.school.importer import apply_import
+from kiosk.school.pupil_csv import parse_pupils_csv
 from kiosk.school.pupils import add_pupil
 from kiosk.store.db import BUSY_TIMEOUT_MS, Database, begin_write
 from kiosk.store.models import Event, Pupil
@@ -67,7 +68,7 @@ def test_every_connection_waits_15_seconds_for_a_busy_database(db, tmp_path):
         assert tap_path.cursor().execute("PRAGMA busy_timeout").fetchone() == (15000,)
     finally:
         tap_path.close()
-    backup = _connect(Path(db_file(db)))  # backup and restore
+    backup = connect(Path(db_file(db)))  # backup and restore
     try:
         assert backup.execute("PRAGMA busy_timeout").fetchone() == (BUSY_TIMEOUT_MS,)
     finally:

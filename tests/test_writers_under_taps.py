@@ -18,9 +18,9 @@ import pytest
 
 from hardware.errors import HardwareError
 from hardware.virtual_card import present_card
+from kiosk.devtools.kiosk_process import KioskProcess
 
 from .conftest import run_cli, write_config
-from .kiosk_process import KioskProcess
 
 pytestmark = pytest.mark.slow
 
@@ -87,7 +87,7 @@ def tap_to_open(log: str) -> list[tuple[str, datetime, float]]:
         at = datetime.strptime(stamp.group(1), "%Y-%m-%d %H:%M:%S,%f")
         if match := re.search(r"hardware\.reader: card ([0-9A-F]+)$", line):
             read_at[match.group(1)] = at
-        elif match := re.search(r"kiosk\.service: card ([0-9A-F]+): (deposit|collect) ", line):
+        elif match := re.search(r"kiosk\.locker\.tap: card ([0-9A-F]+): (deposit|collect) ", line):
             uid = match.group(1)
             start = read_at.pop(uid)
             opened.append((uid, start, (at - start).total_seconds()))

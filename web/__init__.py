@@ -98,11 +98,28 @@ def _private_temp_dir() -> str:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from web import admin, auth, cards, emulator, history, imports, office, pupils, screen, today
+    from web import (
+        admin,
+        auth,
+        cards,
+        emulator,
+        history,
+        imports,
+        office,
+        pupils,
+        reports,
+        screen,
+        today,
+    )
+    from web.calendar import bp as calendar_bp
+    from web.exceptions import bp as exceptions_bp
 
-    modules = (auth, today, pupils, cards, imports, office, history, admin, emulator, screen)
+    app.register_blueprint(calendar_bp)
+    modules = (auth, today, pupils, cards, imports, office, history, admin, emulator, screen,
+               reports)
     for module in modules:
         app.register_blueprint(module.bp)
+    app.register_blueprint(exceptions_bp)
 
 
 def _register_templates(app: Flask, config: Config) -> None:

@@ -14,7 +14,7 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, redirect, request, session, url_for
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from kiosk.store.models import Card, Pupil, StaffUser
@@ -100,6 +100,12 @@ admin_required = roles_required("admin")
 
 def can_office() -> bool:
     return g.get("user") is not None and g.user.role in OFFICE_ROLES
+
+
+def in_visible_classes(query: Select) -> Select:
+    """``query`` (over pupils) narrowed to the classes the user may see; all for office/admin."""
+    classes = visible_classes()
+    return query if classes is None else query.where(Pupil.class_name.in_(classes))
 
 
 def visible_classes() -> list[str] | None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 from sqlalchemy.engine import make_url
 
 from kiosk.errors import ActionError
 from kiosk.school import staff
 from kiosk.store.models import StaffUser
 from web.access import actor, admin_required, db_session
+from web.actions import staff_action
 from web.helpers import config, form_text
 from web.pupils import class_names
 
@@ -43,7 +44,7 @@ def new_user():
     if request.method == "POST":
         db = db_session()
         password = request.form.get("password", "")
-        try:
+        with staff_action("Not created") as action:
             if password != request.form.get("again", ""):
                 raise ActionError("the two passwords differ")
             user = staff.create_user(
@@ -51,13 +52,9 @@ def new_user():
                 role=request.form.get("role", ""), classes=_classes_field(), actor=actor(),
                 email=form_text("email", max_length=254),
             )
-        except ActionError as error:
-            db.rollback()
-            flash(f"Not created: {error}", "error")
-        else:
-            db.commit()
+            action.done(f"Account {user.username} created.")
+        if action.ok:
             log.info("account %s created by %s", user.username, actor())
-            flash(f"Account {user.username} created.", "ok")
             return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", account=None, form=request.form,
                            roles=staff.ROLES, class_names=class_names())
@@ -72,18 +69,14 @@ def edit_user(user_id: int):
     if request.method == "POST":
         role = request.form.get("role", account.role)
         active = request.form.get("active") == "1"
-        try:
+        with staff_action("Not saved") as action:
             if account.id == g.user.id and (role != "admin" or not active):
                 raise ActionError("you cannot demote or disable your own account")
             changed = staff.update_user(db, account, actor=actor(), role=role,
                                         classes=_classes_field(), active=active,
                                         email=form_text("email", max_length=254))
-        except ActionError as error:
-            db.rollback()
-            flash(f"Not saved: {error}", "error")
-        else:
-            db.commit()
-            flash(f"Saved: {'; '.join(changed)}." if changed else "Nothing changed.", "ok")
+            action.done(f"Saved: {'; '.join(changed)}." if changed else "Nothing changed.")
+        if action.ok:
             return redirect(url_for("admin.users"))
     return render_template("admin/user_form.html", account=account, form=request.form,
                            roles=staff.ROLES, class_names=class_names())
@@ -96,16 +89,11 @@ def reset_password(user_id: int):
     db = db_session()
     account = db.get(StaffUser, user_id) or abort(404)
     password = request.form.get("password", "")
-    try:
+    with staff_action("Password not changed") as action:
         if password != request.form.get("again", ""):
             raise ActionError("the two passwords differ")
         staff.set_password(db, account, password, actor=actor())
-    except ActionError as error:
-        db.rollback()
-        flash(f"Password not changed: {error}", "error")
-    else:
-        db.commit()
-        flash(f"Password for {account.username} changed.", "ok")
+        action.done(f"Password for {account.username} changed.")
     return redirect(url_for("admin.edit_user", user_id=account.id))
 
 

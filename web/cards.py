@@ -12,11 +12,12 @@ import logging
 from flask import Blueprint, flash, redirect, url_for
 
 from kiosk.errors import ActionError
-from kiosk.inputs import InputError, parse_day
+from kiosk.inputs import parse_day
 from kiosk.school.commands import kiosk_online, queue_enrol
 from kiosk.school.pupils import approve_year5, assign_card, normalise_uid, revoke_card, revoke_year5
 from kiosk.school.queries import local_today
 from web.access import actor, db_session, office_required, visible_pupil
+from web.actions import staff_action
 from web.helpers import config, form_text, now
 
 log = logging.getLogger(__name__)
@@ -50,15 +51,10 @@ def assign(pupil_id: int):
     """Give the pupil a card by its UID (typed, or picked from recently refused unknown cards)."""
     pupil = visible_pupil(pupil_id)
     db = db_session()
-    try:
+    with staff_action("No card assigned") as action:
         card = assign_card(db, pupil, form_text("uid", max_length=40), actor=actor(),
                            now=now())
-    except ActionError as error:
-        db.rollback()
-        flash(f"No card assigned: {error}", "error")
-    else:
-        db.commit()
-        flash(f"card {card.uid} assigned to {pupil.name}", "ok")
+        action.done(f"card {card.uid} assigned to {pupil.name}")
     return _back(pupil.id)
 
 
@@ -69,17 +65,12 @@ def revoke(pupil_id: int):
     pupil = visible_pupil(pupil_id)
     db = db_session()
     reason = form_text("reason", max_length=200) or "lost"
-    try:
+    with staff_action("Not revoked") as action:
         uid = normalise_uid(form_text("uid", max_length=40))
         if uid not in {card.uid for card in pupil.cards if card.active}:
             raise ActionError(f"{pupil.name} has no active card {uid}")
         revoke_card(db, uid, actor=actor(), reason=reason, now=now())
-    except ActionError as error:
-        db.rollback()
-        flash(f"Not revoked: {error}", "error")
-    else:
-        db.commit()
-        flash(f"card {uid} revoked: it will be refused from now on", "ok")
+        action.done(f"card {uid} revoked: it will be refused from now on")
     return _back(pupil.id)
 
 
@@ -90,17 +81,12 @@ def approve(pupil_id: int):
     pupil = visible_pupil(pupil_id)
     db = db_session()
     until_text = form_text("until", max_length=20)
-    try:
+    with staff_action("Not approved") as action:
         until = parse_day(until_text, "until") if until_text else None
         moment = now()
         approve_year5(db, pupil, by=form_text("by", max_length=200), until=until, actor=actor(),
                       now=moment, today=local_today(config(), moment))
-    except (ActionError, InputError) as error:
-        db.rollback()
-        flash(f"Not approved: {error}", "error")
-    else:
-        db.commit()
-        flash(f"Year 5 approval recorded for {pupil.name}.", "ok")
+        action.done(f"Year 5 approval recorded for {pupil.name}.")
     return _back(pupil.id)
 
 

@@ -1,16 +1,22 @@
-"""``phonelocker web`` and ``phonelocker users``: attached to the kiosk's click group.
+"""``phonelocker web``, ``users`` and ``demo``: the dashboard's commands.
 
-:func:`register` is called by ``kiosk/cli/base.py`` when the dashboard is
-installed, with the group and its ``command`` decorator (``--config`` and
-friendly errors on every subcommand).
+:func:`register` is the ``phonelocker.commands`` entry point ``web`` (pyproject.toml):
+``kiosk/cli/main.py`` calls it, only when a command is not among the kiosk's or the
+commands are listed, with the group and :func:`kiosk.cli.base.command` (``--config``
+and friendly errors on every subcommand). It uses only ``kiosk.cli.base``'s public API.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import click
+
+from kiosk.cli import base
+from kiosk.cli.base import TEXT, Context, emit_json, pass_ctx
+from kiosk.errors import ActionError
 
 log = logging.getLogger(__name__)
 
@@ -23,9 +29,7 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def register(cli: click.Group, command) -> None:
-    """Add ``web`` and the ``users`` group to ``cli``."""
-    from kiosk.cli.base import TEXT, Context, _actor, _setup_logging, emit_json, pass_ctx
-    from kiosk.errors import ActionError
+    """Add ``web``, ``demo`` and the ``users`` group to ``cli``."""
 
     @command(cli, "web")
     @click.option("--host", help="Address to listen on (default: [web] host).")
@@ -39,7 +43,7 @@ def register(cli: click.Group, command) -> None:
         from web import create_app
         from web.server import serve
 
-        _setup_logging(ctx.debug)
+        base.setup_logging(ctx.debug)
         config = ctx.config
         app = create_app(config, ctx.database())
         host, port = host or config.web.host, port or config.web.port
@@ -73,7 +77,7 @@ def register(cli: click.Group, command) -> None:
         password = _read_password(password_stdin)
         with ctx.database().session() as session:
             user = staff.create_user(session, username, password, role=role,
-                                     classes=list(classes), email=email, actor=_actor(actor),
+                                     classes=list(classes), email=email, actor=base.actor(actor),
                                      now=ctx.now)
             session.commit()
             click.echo(f"created {user.username} ({role})")
@@ -119,8 +123,8 @@ def register(cli: click.Group, command) -> None:
         from kiosk.school import staff
         with ctx.database().session() as session:
             user = _user(session, username)
-            staff.set_password(session, user, _read_password(password_stdin), actor=_actor(actor),
-                               now=ctx.now)
+            staff.set_password(session, user, _read_password(password_stdin),
+                               actor=base.actor(actor), now=ctx.now)
             session.commit()
             click.echo(f"password changed for {user.username}")
 
@@ -138,7 +142,7 @@ def register(cli: click.Group, command) -> None:
             raise click.UsageError("give an ADDRESS, or --clear")
         with ctx.database().session() as session:
             user = _user(session, username)
-            changed = staff.update_user(session, user, email=address or "", actor=_actor(actor))
+            changed = staff.update_user(session, user, email=address or "", actor=base.actor(actor))
             session.commit()
             click.echo(f"{user.username}: {'; '.join(changed) or 'nothing changed'}")
 
@@ -153,7 +157,7 @@ def register(cli: click.Group, command) -> None:
             from kiosk.school import staff
             with ctx.database().session() as session:
                 user = _user(session, username)
-                staff.update_user(session, user, active=_active, actor=_actor(actor),
+                staff.update_user(session, user, active=_active, actor=base.actor(actor),
                                   now=ctx.now)
                 session.commit()
                 click.echo(f"{user.username} {'enabled' if _active else 'disabled'}")
@@ -162,3 +166,21 @@ def register(cli: click.Group, command) -> None:
             "Let an account log in again." if active
             else "Stop an account logging in (its history stays)."
         )
+
+    @command(cli, "demo")
+    @click.option("--host",
+                  help="Dashboard address (default 127.0.0.1, or [web] host with --config).")
+    @click.option("--port", type=click.IntRange(1, 65535),
+                  help="Dashboard port (default 8080, or [web] port with --config).")
+    @click.option("--data-dir", default="var/demo", show_default=True,
+                  type=click.Path(file_okay=False))
+    @click.option("--fresh", is_flag=True, help="Start from an empty demo database.")
+    @pass_ctx
+    def demo(ctx: Context, host: str | None, port: int | None, data_dir: str,
+             fresh: bool) -> None:
+        """Run a demo school on emulated hardware: kiosk (and dashboard) in one command."""
+        from web.demo import run
+
+        base.setup_logging(ctx.debug)
+        run(data_dir=Path(data_dir), host=host, port=port, fresh=fresh,
+            config_path=ctx.config_path)

@@ -1,8 +1,8 @@
 """What to tell staff about a command they sent the kiosk: done, waiting, or kiosk offline.
 
-The kiosk claims commands every 0.2 s, so a command still ``pending`` after
-:data:`PENDING_GRACE_SECONDS`, or whose kiosk has no fresh heartbeat, is
-reported as "kiosk offline". (If the kiosk comes back within
+The kiosk claims commands every ``kiosk.locker.daemon.POLL_SECONDS`` (0.5 s),
+so a command still ``pending`` after :data:`PENDING_GRACE_SECONDS`, or whose
+kiosk has no fresh heartbeat, is reported as "kiosk offline". (If the kiosk comes back within
 ``kiosk.school.commands.STALE_SECONDS`` it still carries the command out, and the
 page, still polling, then says "done"; later than that the kiosk expires it.)
 """

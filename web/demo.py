@@ -1,6 +1,7 @@
-"""The dashboard half of ``phonelocker demo``: demo accounts and a background server.
+"""``phonelocker demo``: the demo school's kiosk (:mod:`kiosk.devtools.demo`) plus the dashboard.
 
-``kiosk/devtools/demo.py`` calls :func:`start_web` after seeding the demo school. Demo
+:func:`run` hands :func:`start_web` to :func:`kiosk.devtools.demo.run_demo`, which
+calls it after seeding the demo school and before the kiosk starts. Demo
 accounts get fresh random passwords every time the demo starts (created if
 missing, reset if they exist), and the demo prints them: nothing is a
 default, and a password from an earlier run stops working.
@@ -11,8 +12,10 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable
+from pathlib import Path
 
 from kiosk.config import Config
+from kiosk.devtools.demo import run_demo
 from kiosk.errors import ActionError
 from kiosk.school import staff
 from kiosk.store.db import Database
@@ -67,3 +70,10 @@ def start_web(
     app = create_app(config, db)
     stop = start_in_thread(app, host, port)
     return stop, passwords
+
+
+def run(*, data_dir: Path, host: str | None, port: int | None, fresh: bool,
+        config_path: str | None = None) -> None:
+    """Seed and run the demo school's kiosk with the dashboard beside it, until Ctrl+C."""
+    run_demo(data_dir=data_dir, host=host, port=port, fresh=fresh, config_path=config_path,
+             start_web=start_web)

@@ -8,29 +8,17 @@ passwords are read from what the demo prints.
 
 from __future__ import annotations
 
-import logging
-import os
 import re
 import signal
 import socket
 import subprocess
-import sys
-import threading
-import time
 import urllib.request
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from kiosk.devtools.kiosk_process import KioskProcess, run_phonelocker
+from kiosk.devtools.ports import free_port
 
-PHONELOCKER = str(Path(sys.executable).parent / "phonelocker")
 ACCOUNT_LINE = re.compile(r"^\s+login (\S+) / (\S+)$")
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port nobody is using now on 127.0.0.1 (TCP by default, or SOCK_DGRAM)."""
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class DemoProcess:
@@ -46,38 +34,31 @@ class DemoProcess:
         )
         self.url = f"http://127.0.0.1:{self.port}"
         self.passwords: dict[str, str] = {}
-        self.output: list[str] = []
-        self.process: subprocess.Popen | None = None
+        # The shared runner gives the demo a notify socket of its own (never the caller's
+        # $NOTIFY_SOCKET); readiness is the kiosk's "ready" line plus the dashboard answering.
+        self.runner = KioskProcess(
+            self.config_file, args=("demo", "--host", "127.0.0.1", "--port", str(self.port)),
+            ready_message=None, ready_check=self._ready, on_line=self._line, cwd=directory,
+        )
+        self.output: list[str] = self.runner.output
+
+    @property
+    def process(self) -> subprocess.Popen | None:
+        return self.runner.process
 
     def start(self, timeout: float = 30.0) -> DemoProcess:
         """Start the demo and wait until the kiosk is ready and the dashboard answers."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen(
-            [PHONELOCKER, "--config", str(self.config_file), "demo", "--host", "127.0.0.1",
-             "--port", str(self.port)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-            cwd=self.directory,
-        )
-        threading.Thread(target=self._read, daemon=True, name="demo-output").start()
-        deadline = time.monotonic() + timeout
-        while not (self._ready() and self.passwords):
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the demo exited {self.process.returncode}:\n{self.log()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the demo did not start in {timeout:g} s:\n{self.log()}")
-            time.sleep(0.1)
+        self.runner.start(timeout)
         return self
 
-    def _read(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line.rstrip("\n"))
-            match = ACCOUNT_LINE.match(line.rstrip("\n"))
-            if match:
-                self.passwords[match[1]] = match[2]
+    def _line(self, line: str) -> None:
+        match = ACCOUNT_LINE.match(line)
+        if match:
+            self.passwords[match[1]] = match[2]
 
     def _ready(self) -> bool:
+        if not self.passwords:
+            return False
         if not any("ready" in line and "kiosk" in line for line in self.output):
             return False
         try:
@@ -87,33 +68,33 @@ class DemoProcess:
             return False
 
     def log(self) -> str:
-        return "\n".join(self.output)
+        return self.runner.log()
 
     def phonelocker(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
         """Run another ``phonelocker`` command against the demo's config."""
-        return subprocess.run(
-            [PHONELOCKER, "--config", str(self.config_file), *args], capture_output=True,
-            text=True, timeout=timeout, check=True,
-        )
+        return run_phonelocker(self.config_file, *args, timeout=timeout)
 
     def tap(self, uid: str) -> None:
         """``phonelocker tap UID``: present a card to the demo's emulated reader."""
-        self.phonelocker("tap", uid)
+        self.runner.tap(uid)
 
     def stop(self) -> None:
         """Ctrl+C, as a visitor would; kill it if it does not end in 10 s."""
         if self.process is None or self.process.poll() is not None:
             return
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            log.warning("the demo did not stop on SIGINT: killing it")
-            self.process.kill()
-            self.process.wait()
+        self.runner.stop(signal.SIGINT, timeout=10)
+
+    def close(self) -> None:
+        """Stop the demo and remove its notify socket."""
+        self.stop()
+        self.runner.close()
 
     def __enter__(self) -> DemoProcess:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.runner.close()
+            raise
 
     def __exit__(self, *_exc) -> None:
-        self.stop()
+        self.close()

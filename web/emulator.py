@@ -34,9 +34,9 @@ from kiosk.school.queries import locker_states
 from kiosk.store.models import Card, Pupil
 from web.access import (
     db_session,
+    in_visible_classes,
     login_required,
     scope_last_taps,
-    visible_classes,
     visible_pupil,
 )
 from web.helpers import config, form_id, now, state
@@ -104,9 +104,7 @@ def index():
     panel = _panel()
     query = (select(Pupil, Card.uid).join(Card, (Card.pupil_id == Pupil.id) & Card.active)
              .where(Pupil.active).order_by(Pupil.class_name, Pupil.name))
-    classes = visible_classes()
-    if classes is not None:
-        query = query.where(Pupil.class_name.in_(classes))
+    query = in_visible_classes(query)
     pupils = db_session().execute(query).all()
     return render_template("emulator.html", pupils=pupils,
                            poll_ms=current_app.config["POLL_MILLISECONDS"] // 2, **panel)

@@ -26,7 +26,7 @@ from kiosk.policy import local_day_bounds
 from kiosk.school.queries import local_iso
 from kiosk.store.events import Kind
 from kiosk.store.models import Event, Pupil
-from web.access import actor, db_session, login_required, visible_classes
+from web.access import actor, db_session, in_visible_classes, login_required
 from web.helpers import arg_date, arg_text, config, form_id, form_int, local, now, state
 from web.pupils import class_names
 
@@ -84,9 +84,7 @@ def _query(filters: dict, columns=(Event,), before: tuple | None = None) -> Sele
         # and does not search ix_events_at on the row value); ties on ``at`` go by id.
         query = query.where(Event.at >= since, Event.at <= before[0],
                             tuple_(Event.at, Event.id) < tuple_(*before))
-    classes = visible_classes()
-    if classes is not None:
-        query = query.where(Pupil.class_name.in_(classes))
+    query = in_visible_classes(query)
     if filters["class"]:
         query = query.where(Pupil.class_name == filters["class"])
     if filters["pupil"] is not None:
@@ -99,9 +97,7 @@ def _query(filters: dict, columns=(Event,), before: tuple | None = None) -> Sele
 def _pupil_choices() -> list:
     """(id, name, class_name) rows of the pupils the user may pick."""
     query = select(Pupil.id, Pupil.name, Pupil.class_name).order_by(Pupil.class_name, Pupil.name)
-    classes = visible_classes()
-    if classes is not None:
-        query = query.where(Pupil.class_name.in_(classes))
+    query = in_visible_classes(query)
     return db_session().execute(query).all()
 
 

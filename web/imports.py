@@ -19,7 +19,8 @@ from pathlib import Path
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 
 from kiosk.errors import ActionError
-from kiosk.school.importer import apply_import, parse_pupils_csv
+from kiosk.school.importer import apply_import
+from kiosk.school.pupil_csv import parse_pupils_csv
 from web.access import actor, db_session, office_required
 from web.helpers import state
 

@@ -5,6 +5,8 @@
   the page polls ``/api/commands/<id>`` and shows "done" or "kiosk offline".
 * Early collection today: an ``early_release`` row and event.
 * A phone handed back by the office or kept in the office overnight.
+* Open every bay (evacuation): typed confirmation, an ``open_all`` event with
+  the phones held at that moment, and a printable list of whom to hand back to.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from sqlalchemy import select
 from kiosk.errors import ActionError
 from kiosk.inputs import InputError, check_bay, check_text, parse_db_id
 from kiosk.school.commands import DEFAULT_UNLOCK_SECONDS, kiosk_online, queue_unlock
+from kiosk.school.evacuation import held_list, latest_open_all, open_all
 from kiosk.school.pupils import office_takes_phone, release_early
 from kiosk.school.queries import local_today, locker_states
 from kiosk.store.events import Kind
-from kiosk.store.models import Command, Holding, Locker, Pupil
+from kiosk.store.models import Command, Event, Holding, Locker, Pupil
 from web.access import actor, db_session, office_required, visible_pupil
+from web.actions import staff_action
 from web.commandstatus import describe
 from web.helpers import bad_request, config, form_id, form_int, form_text, now
 
@@ -33,6 +37,9 @@ bp = Blueprint("office", __name__)
 #: to reach the locker, but short, as most small solenoids are made for pulses
 UNLOCK_CHOICES = {10: "10 seconds", 30: "30 seconds", 60: "1 minute"}
 
+#: what the office types to open every bay: a click alone must not evacuate the lockers
+OPEN_ALL_WORDS = "OPEN ALL"
+
 HANDBACK_KINDS = {"office_return": Kind.OFFICE_RETURN, "kept_in_office": Kind.KEPT_IN_OFFICE}
 
 
@@ -41,11 +48,7 @@ HANDBACK_KINDS = {"office_return": Kind.OFFICE_RETURN, "kept_in_office": Kind.KE
 def index():
     """The office page: unlock form, early collection, phones taken by the office."""
     db = db_session()
-    try:
-        ids = [parse_db_id(part, "commands") for part in
-               request.args.get("commands", "").split(",")[:100] if part.strip()]
-    except InputError as error:
-        bad_request(error)
+    ids = _command_ids()
     commands = [describe(db, c) for c in db.scalars(select(Command).where(Command.id.in_(ids)))]
     pupils = list(db.scalars(select(Pupil).where(Pupil.active)
                              .order_by(Pupil.class_name, Pupil.name)))
@@ -53,6 +56,7 @@ def index():
     return render_template(
         "office.html", lockers=locker_states(db, config(), now=now()), commands=commands,
         pupils=pupils, held=[p for p in pupils if p.id in held], unlock_choices=UNLOCK_CHOICES,
+        open_all_words=OPEN_ALL_WORDS, last_open_all=latest_open_all(db),
     )
 
 
@@ -107,6 +111,61 @@ def unlock():
     return redirect(url_for("office.index", commands=ids))
 
 
+def _command_ids() -> list[int]:
+    try:
+        return [parse_db_id(part, "commands") for part in
+                request.args.get("commands", "").split(",")[:100] if part.strip()]
+    except InputError as error:
+        bad_request(error)
+
+
+@bp.post("/office/open-all")
+@office_required
+def open_every_bay():
+    """Evacuation: every bay of every locker opens, after "OPEN ALL" is typed."""
+    seconds = form_int("seconds")
+    seconds = int(DEFAULT_UNLOCK_SECONDS) if seconds is None else seconds
+    if seconds not in UNLOCK_CHOICES:
+        abort(400, "unknown unlock time")
+    reason = form_text("reason", max_length=500)
+    typed = " ".join(form_text("confirm", max_length=50).split()).upper()
+    if typed != OPEN_ALL_WORDS:
+        flash(f"Nothing was opened: type {OPEN_ALL_WORDS} to open every bay.", "error")
+        return redirect(url_for("office.index"))
+    if not reason:
+        flash("Opening every bay needs a reason.", "error")
+        return redirect(url_for("office.index"))
+    db = db_session()
+    if not kiosk_online(db, None, max_age=config().web.offline_after_seconds):
+        flash("kiosk offline: no fresh heartbeat, nothing was unlocked. Use the locker's key.",
+              "error")
+        return redirect(url_for("office.index"))
+    try:
+        opened = open_all(db, actor=actor(), reason=reason, seconds=seconds, now=now())
+    except ActionError as error:
+        db.rollback()
+        flash(f"Nothing was opened: {error}", "error")
+        return redirect(url_for("office.index"))
+    db.commit()
+    log.warning("open all bays by %s: %s", actor(), reason)
+    ids = ",".join(str(c.id) for c in opened.commands)
+    return redirect(url_for("office.open_all_list", event_id=opened.event.id, commands=ids))
+
+
+@bp.get("/office/open-all/<id:event_id>")
+@office_required
+def open_all_list(event_id: int):
+    """Whose phones were in the lockers when every bay was opened: printable."""
+    db = db_session()
+    event = db.get(Event, event_id)
+    if event is None or event.kind != Kind.OPEN_ALL:
+        abort(404)
+    ids = _command_ids()
+    commands = [describe(db, c) for c in db.scalars(select(Command).where(Command.id.in_(ids)))]
+    return render_template("office_open_all.html", event=event, rows=held_list(db, event),
+                           commands=commands)
+
+
 def _back(pupil: Pupil):
     """Back to the pupil's page if the form was there, else to the office page."""
     if request.form.get("back") == "pupil":
@@ -120,16 +179,11 @@ def release():
     """Authorise an early collection today for one pupil."""
     pupil = visible_pupil(form_id("pupil_id", required=True))
     db = db_session()
-    try:
+    with staff_action("Not authorised") as action:
         moment = now()
         release_early(db, pupil, by=actor(), reason=form_text("reason"),
                       on_date=local_today(config(), moment), now=moment)
-    except ActionError as error:
-        db.rollback()
-        flash(f"Not authorised: {error}", "error")
-    else:
-        db.commit()
-        flash(f"done: {pupil.name} may collect their phone early today.", "ok")
+        action.done(f"done: {pupil.name} may collect their phone early today.")
     return _back(pupil)
 
 
@@ -142,16 +196,11 @@ def handback():
     if kind is None:
         abort(400, "kind must be office_return or kept_in_office")
     db = db_session()
-    try:
+    what = "handed back by the office" if kind is Kind.OFFICE_RETURN else "kept in the office"
+    with staff_action("Not recorded") as action:
         office_takes_phone(db, pupil, actor=actor(), reason=form_text("reason"), kind=kind,
                            now=now())
-    except ActionError as error:
-        db.rollback()
-        flash(f"Not recorded: {error}", "error")
-    else:
-        db.commit()
-        what = "handed back by the office" if kind is Kind.OFFICE_RETURN else "kept in the office"
-        flash(f"done: {pupil.name}'s phone recorded as {what}.", "ok")
+        action.done(f"done: {pupil.name}'s phone recorded as {what}.")
     return _back(pupil)
 
 

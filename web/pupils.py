@@ -13,19 +13,21 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import select
 
 from kiosk.errors import ActionError
-from kiosk.inputs import InputError, check_bay, known_bays
-from kiosk.school.pupils import add_pupil, update_pupil
+from kiosk.inputs import InputError, check_bay
+from kiosk.school.pupils import add_pupil, known_bays, update_pupil
 from kiosk.school.queries import pupil_states, query_events, recent_unknown_cards, surname_key
 from kiosk.store.models import Command, Pupil
 from web.access import (
     actor,
     can_office,
     db_session,
+    in_visible_classes,
     login_required,
     office_required,
     visible_classes,
     visible_pupil,
 )
+from web.actions import staff_action
 from web.commandstatus import describe
 from web.helpers import arg_text, config, form_id, form_int, form_text, now
 
@@ -41,9 +43,7 @@ PAGE_PUPILS = 100
 def class_names() -> list[str]:
     """Classes the user may see that have at least one pupil, for filters and forms."""
     query = select(Pupil.class_name).distinct().order_by(Pupil.class_name)
-    classes = visible_classes()
-    if classes is not None:
-        query = query.where(Pupil.class_name.in_(classes))
+    query = in_visible_classes(query)
     return list(db_session().scalars(query))
 
 
@@ -120,19 +120,15 @@ def new():
     """Add one pupil (and optionally their card)."""
     if request.method == "POST":
         db = db_session()
-        try:
+        with staff_action("Not added") as action:
             pupil = add_pupil(
                 db, **_pupil_fields(), actor=actor(),
                 external_id=form_text("external_id", max_length=64) or None,
                 card_uid=form_text("card_uid", max_length=40) or None, now=now(),
             )
-        except ActionError as error:
-            db.rollback()
-            flash(f"Not added: {error}", "error")
-        else:
-            db.commit()
+            action.done(f"Added {pupil.name}.")
+        if action.ok:
             log.info("pupil %d added by %s", pupil.id, actor())
-            flash(f"Added {pupil.name}.", "ok")
             return redirect(url_for("pupils.detail", pupil_id=pupil.id))
     return render_template("pupils/form.html", pupil=None, form=request.form,
                            class_names=class_names())
@@ -145,14 +141,10 @@ def edit(pupil_id: int):
     pupil = visible_pupil(pupil_id)
     if request.method == "POST":
         db = db_session()
-        try:
+        with staff_action("Not saved") as action:
             changed = update_pupil(db, pupil, actor=actor(), **_pupil_fields(), now=now())
-        except ActionError as error:
-            db.rollback()
-            flash(f"Not saved: {error}", "error")
-        else:
-            db.commit()
-            flash(f"Saved: {', '.join(changed)}." if changed else "Nothing changed.", "ok")
+            action.done(f"Saved: {', '.join(changed)}." if changed else "Nothing changed.")
+        if action.ok:
             return redirect(url_for("pupils.detail", pupil_id=pupil.id))
     return render_template("pupils/form.html", pupil=pupil, form=request.form,
                            class_names=class_names())

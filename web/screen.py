@@ -20,10 +20,11 @@ from functools import wraps
 
 from flask import Blueprint, abort, current_app, jsonify, render_template, request
 
-from kiosk.locker.runtime_status import current_fault
-from kiosk.policy import tap_message
-from kiosk.school.queries import heartbeat_fresh
+from kiosk.calendar.days import school_day_on
+from kiosk.policy import collection_time, tap_message
+from kiosk.school.heartbeats import heartbeat_fresh
 from kiosk.store.models import KioskStatus, Locker
+from kiosk.store.runtime_status import current_fault
 from web.access import db_session, login_required
 from web.helpers import config, local, now
 
@@ -69,12 +70,14 @@ def screen_state(locker_id: str, moment: datetime) -> dict:
     status = db_session().get(KioskStatus, locker_id)
     now_utc = moment.astimezone(UTC).replace(tzinfo=None)
     local_now = moment.astimezone(cfg.policy.zone)
-    opens_at = cfg.policy.collection_time(local_now.weekday())
+    today = school_day_on(db_session(), local_now.date())
+    opens_at = collection_time(cfg.policy, local_now.date(), today)
     state = {
         "locker": locker_id,
         "tone": "idle",
         "message": "Tap your card",
-        "detail": f"Phones can be collected from {opens_at:%H:%M}",
+        "detail": ("No school today: phones can be collected" if today and today.closed
+                   else f"Phones can be collected from {opens_at:%H:%M}"),
         "online": False,
         "reader_ok": False,
     }
@@ -102,10 +105,10 @@ def screen_state(locker_id: str, moment: datetime) -> dict:
     if status.last_tap_at is not None and status.last_tap_result:
         since = (now_utc - status.last_tap_at).total_seconds()
         if 0 <= since < HOLD_SECONDS:
-            tapped_on = local(status.last_tap_at)
-            tone, message = tap_message(
-                status.last_tap_result, cfg.policy.collection_time(tapped_on.weekday())
-            )
+            tapped_on = local(status.last_tap_at).date()
+            opened = opens_at if tapped_on == local_now.date() else collection_time(
+                cfg.policy, tapped_on, school_day_on(db_session(), tapped_on))
+            tone, message = tap_message(status.last_tap_result, opened)
             state.update(tone=tone, message=message, detail="")
     return state
 

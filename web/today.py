@@ -35,7 +35,9 @@ from itertools import groupby
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
-from kiosk.locker.runtime_status import with_faults
+from kiosk.calendar.days import get_day
+from kiosk.policy import SchoolDay, collection_time
+from kiosk.registers.queries import count_due_for_review
 from kiosk.school.queries import (
     changes_since,
     last_event_id,
@@ -44,13 +46,21 @@ from kiosk.school.queries import (
     pupil_states,
     surname_key,
 )
-from web.access import db_session, login_required, scope_last_taps, visible_classes
+from kiosk.store.runtime_status import with_faults
+from web.access import (
+    can_office,
+    db_session,
+    login_required,
+    scope_last_taps,
+    visible_classes,
+)
 from web.helpers import arg_text, config, now
 
 bp = Blueprint("today", __name__)
 
 SECTIONS = {
     "date": "partials/today_date.html",
+    "calendar": "partials/today_calendar.html",
     "summary": "partials/today_summary.html",
     "classes": "partials/today_classes.html",
     "lockers": "partials/lockers.html",
@@ -65,12 +75,13 @@ LIST_NAMES = 200
 CLASS_LOCAL_KINDS = frozenset({
     "deposit", "collect", "reopen", "refused", "override", "enrol", "forced_door",
     "card_revoked", "approved", "approval_revoked", "early_release", "office_return",
-    "kept_in_office",
+    "kept_in_office", "exception_added", "exception_ended",
 })
 #: event kinds that change nothing the Today page shows about pupils
 NO_PUPIL_KINDS = frozenset({
     "user_created", "user_updated", "login", "login_failed", "reader_fault", "reader_ok",
     "kiosk_started", "kiosk_stopped", "locker_forgotten", "command_expired",
+    "arrangement_added", "arrangement_ended",
 })
 
 
@@ -92,7 +103,9 @@ def today_view(filters: dict | None = None) -> dict:
     document = pupil_states(db, cfg, now=moment, classes=visible_classes())
     pupils = document["pupils"]
     local_now = moment.astimezone(cfg.policy.zone)
-    collect_at = cfg.policy.collection_time(local_now.weekday())
+    # the day's time: the calendar's when set (closing early, an early finish), else [policy];
+    # none on a closed day (collection is open all day)
+    collect_at = document["collection_time"]
     shown = _filtered(pupils, filters)
     filtered = bool(filters["class"] or filters["q"])
     classes = [
@@ -102,8 +115,9 @@ def today_view(filters: dict | None = None) -> dict:
     return {
         "date": document["date"],
         "now": local_now.isoformat(timespec="seconds"),
-        "collection_time": collect_at.strftime("%H:%M"),
-        "after_collection": local_now.time() >= collect_at,
+        "collection_time": collect_at,
+        "calendar": document["calendar"],
+        "after_collection": collect_at is None or local_now.strftime("%H:%M") >= collect_at,
         "pupils": pupils,
         # No pupils is not "all handed in": the page says so instead of an all-clear.
         "no_pupils": not pupils,
@@ -113,18 +127,20 @@ def today_view(filters: dict | None = None) -> dict:
         "class_names": sorted({p["class"] for p in pupils}),
         "list_names": LIST_NAMES,
         "not_collected": [p for p in pupils if p["state"] == "in_locker"],
-        "not_handed_in": [p for p in pupils if p["allowed"] and p["state"] == "not_handed_in"],
+        "not_handed_in": [p for p in pupils if _expected(p)],
         "overnight": [p for p in pupils if p["overnight"]],
         "counts": {
             "in_locker": sum(p["state"] == "in_locker" for p in pupils),
             "collected": sum(p["state"] == "collected" for p in pupils),
-            "not_handed_in": sum(
-                p["allowed"] and p["state"] == "not_handed_in" for p in pupils
-            ),
+            "not_handed_in": sum(_expected(p) for p in pupils),
             "refused_taps": sum(p["refused_today"] for p in pupils),
             "overnight": sum(p["overnight"] for p in pupils),
         },
         "lockers": _lockers(db, cfg, moment),
+        # the office's notice: exceptions whose review date has passed or is near
+        "exceptions_due": (
+            count_due_for_review(db, local_now.date(), cfg.policy.zone) if can_office() else 0
+        ),
     }
 
 
@@ -135,6 +151,11 @@ def _filtered(pupils: list[dict], filters: dict) -> list[dict]:
         if (not filters["class"] or p["class"] == filters["class"])
         and (not needle or needle in p["name"].casefold())
     ]
+
+
+def _expected(pupil: dict) -> bool:
+    """Should have handed a phone in and has not: allowed one, no agreed exception."""
+    return pupil["allowed"] and pupil["state"] == "not_handed_in" and not pupil["exception"]
 
 
 def _lockers(db, cfg, moment) -> list[dict]:
@@ -156,11 +177,16 @@ def _context(filters: dict) -> dict:
     """What frames the page: when it changes, every section is drawn again."""
     cfg, moment = config(), now()
     local_now = moment.astimezone(cfg.policy.zone)
-    collect_at = cfg.policy.collection_time(local_now.weekday())
+    today = local_now.date()
+    # the calendar's time when set (an early finish, closing early), else [policy]
+    day = get_day(db_session(), today)
+    closed = day is not None and day.closed
+    school_day = SchoolDay(today, day.closed, day.collect_from, day.reason) if day else None
+    collect_at = collection_time(cfg.policy, today, school_day)
     return {
-        "date": local_now.date().isoformat(),
-        "collection_time": collect_at.strftime("%H:%M"),
-        "after_collection": local_now.time() >= collect_at,
+        "date": today.isoformat(),
+        "collection_time": None if closed else collect_at.strftime("%H:%M"),
+        "after_collection": closed or local_now.time() >= collect_at,
         "classes": visible_classes(),
         "filters": filters,
     }

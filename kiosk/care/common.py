@@ -1,6 +1,6 @@
 """What the data-care modules share: their error and row counts.
 
-The jobs themselves are in :mod:`kiosk.care.backup` (backup and restore),
+The jobs themselves are in :mod:`kiosk.care.backup` and :mod:`kiosk.care.restore`,
 :mod:`kiosk.care.retention` (the purge), :mod:`kiosk.care.export` (subject access) and
 :mod:`kiosk.care.rollover` (the new school year); their click commands are in
 :mod:`kiosk.cli.care`.

@@ -19,9 +19,10 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from kiosk.config import Config, ConfigError, load_config
+from kiosk.config import Config, load_config
+from kiosk.config_values import ConfigError
 from kiosk.locker.clock import kernel_clock_synchronised
-from kiosk.store.db import Database, DatabaseError
+from kiosk.store.db import Database, DatabaseError, sqlite_file
 
 MIB = 1024 * 1024
 #: below this the kiosk is about to refuse every tap (it cannot record them): fail
@@ -58,10 +59,9 @@ def check_config(path: str | None) -> tuple[Check, Config | None]:
 
 
 def check_database(config: Config) -> tuple[Check, Database | None]:
-    url = make_url(config.database.url)
-    local_file = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
-    if local_file and not Path(url.database).expanduser().exists():
-        return Check("database", False, f"{url.database} does not exist",
+    database_file = sqlite_file(config.database.url)
+    if database_file is not None and not database_file.exists():
+        return Check("database", False, f"{database_file} does not exist",
                      "run 'phonelocker db upgrade'"), None
     try:
         db = Database(config.database.url)
@@ -153,10 +153,10 @@ def check_disk(config: Config, usage: Callable[[Path], Any] = shutil.disk_usage)
 
     When it is full the kiosk cannot record taps and so refuses them all.
     """
-    url = make_url(config.database.url)
-    if url.get_backend_name() != "sqlite" or not url.database:
+    database_file = sqlite_file(config.database.url)
+    if database_file is None:
         return Check("disk", None, "database is not a local file")
-    folder = Path(url.database).expanduser().resolve().parent
+    folder = database_file.resolve().parent
     while not folder.exists():
         folder = folder.parent
     space = usage(folder)
@@ -178,7 +178,7 @@ def check_disk(config: Config, usage: Callable[[Path], Any] = shutil.disk_usage)
 
 def check_writes(config: Config, now: datetime | None = None) -> Check | None:
     """The running kiosk's own word that it cannot write the database (its status file)."""
-    from kiosk.locker.runtime_status import current_fault, status_path
+    from kiosk.store.runtime_status import current_fault, status_path
 
     fault = current_fault(config, config.locker.id, now or datetime.now(UTC))
     if fault is None:

@@ -20,6 +20,7 @@ from kiosk.store.models import (
     Holding,
     KioskStatus,
     Pupil,
+    PupilException,
     Year5Approval,
 )
 from kiosk.timeutil import naive_utc
@@ -64,6 +65,11 @@ def export_pupil(
         select(EarlyRelease)
         .where(EarlyRelease.pupil_id == pupil_id)
         .order_by(EarlyRelease.on_date, EarlyRelease.id)
+    ).all()
+    exceptions = session.scalars(
+        select(PupilException)
+        .where(PupilException.pupil_id == pupil_id)
+        .order_by(PupilException.starts_on, PupilException.id)
     ).all()
     holding = session.get(Holding, pupil_id)
     events = session.scalars(
@@ -125,6 +131,22 @@ def export_pupil(
                 "created_at": when(r.created_at),
             }
             for r in releases
+        ],
+        "exceptions": [
+            {
+                "id": x.id,
+                "kind": x.kind,
+                "reason": x.reason,
+                "agreed_by": x.agreed_by,
+                "from": day(x.starts_on),
+                "until": day(x.until),
+                "review": day(x.review_on),
+                "created_at": when(x.created_at),
+                "ended_at": when(x.ended_at),
+                "ended_by": x.ended_by,
+                "end_reason": x.end_reason,
+            }
+            for x in exceptions
         ],
         "holdings": [
             {

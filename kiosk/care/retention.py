@@ -22,7 +22,17 @@ from sqlalchemy.orm import Session
 from kiosk.care.common import count_rows
 from kiosk.store.db import begin_write
 from kiosk.store.events import Kind, record_event
-from kiosk.store.models import Card, Command, EarlyRelease, Event, Holding, Pupil, Year5Approval
+from kiosk.store.models import (
+    Card,
+    Command,
+    EarlyRelease,
+    Event,
+    Holding,
+    Pupil,
+    PupilException,
+    StaffArrangement,
+    Year5Approval,
+)
 from kiosk.timeutil import naive_utc
 
 #: finished commands (done, failed, expired) older than this are deleted by the purge
@@ -61,6 +71,8 @@ class PurgeResult:
     early_releases: int = 0
     holdings: int = 0
     commands: int = 0
+    exceptions: int = 0
+    arrangements: int = 0
     scrubbed_events: int = 0
     #: leavers past retention kept because their phone is still recorded in a locker
     kept_with_phone: list[tuple[int, str, str, int]] = field(default_factory=list)
@@ -79,6 +91,8 @@ class PurgeResult:
             "holdings": self.holdings,
             "commands": self.commands,
             "scrubbed_events": self.scrubbed_events,
+            "exceptions": self.exceptions,
+            "arrangements": self.arrangements,
         }
 
 
@@ -101,7 +115,10 @@ def purge(
       card UID and any of their card UIDs quoted in the reason. A leaver whose phone
       is still recorded in a locker is kept (deleting would strand the phone);
     * finished commands whose ``finished_at`` (else ``created_at``) is more than
-      30 days ago.
+      30 days ago;
+    * pupils' exceptions and staff arrangements that finished (ended early, or past
+      their ``until`` day) before the events cut-off; a leaver's exceptions go with
+      the leaver.
 
     ``dry_run`` only counts. Otherwise one :data:`Kind.PURGE` event records the
     counts (no names).
@@ -159,6 +176,12 @@ def purge(
     )
     commands_to_go = old_commands | Command.pupil_id.in_(leavers)
     result.commands = count_rows(session, select(Command.id).where(commands_to_go))
+    exceptions_to_go = _finished_before(PupilException, result.events_before) | (
+        PupilException.pupil_id.in_(leavers))
+    result.exceptions = count_rows(session, select(PupilException.id).where(exceptions_to_go))
+    arrangements_to_go = _finished_before(StaffArrangement, result.events_before)
+    result.arrangements = count_rows(
+        session, select(StaffArrangement.id).where(arrangements_to_go))
 
     if dry_run:
         return result
@@ -174,6 +197,8 @@ def purge(
         time.sleep(PAUSE_S)
     _start_write(session)
     session.execute(delete(Command).where(old_commands))
+    session.execute(delete(PupilException).where(exceptions_to_go))
+    session.execute(delete(StaffArrangement).where(arrangements_to_go))
     counts = " ".join(f"{key}={value}" for key, value in result.counts().items())
     event = record_event(
         session,
@@ -190,6 +215,12 @@ def purge(
     result.event_id = event.id
     session.expire_all()
     return result
+
+
+def _finished_before(model, cutoff: datetime):
+    """Register rows (exceptions, arrangements) over before ``cutoff``: ended early
+    before it, or whose last day ``until`` was before its day."""
+    return (model.ended_at < cutoff) | (model.until < cutoff.date())
 
 
 def _start_write(session: Session) -> None:
@@ -255,6 +286,7 @@ def _remove_leavers(session: Session, leavers: list[int], before: datetime) -> N
         .execution_options(synchronize_session=False)
     )
     session.execute(delete(Command).where(Command.pupil_id.in_(leavers)))
+    session.execute(delete(PupilException).where(PupilException.pupil_id.in_(leavers)))
     session.execute(delete(Card).where(Card.pupil_id.in_(leavers)))
     session.execute(delete(Year5Approval).where(Year5Approval.pupil_id.in_(leavers)))
     session.execute(delete(EarlyRelease).where(EarlyRelease.pupil_id.in_(leavers)))

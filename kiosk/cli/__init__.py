@@ -1,1 +1,5 @@
-"""kiosk.cli.base."""
+"""The ``phonelocker`` command line.
+
+:mod:`kiosk.cli.base` is the shared API (group, context, decorators); one module per
+command group; :mod:`kiosk.cli.main` puts them together (the console script).
+"""

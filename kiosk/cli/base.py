@@ -1,4 +1,4 @@
-"""``phonelocker``: one click group for every command.
+"""``phonelocker``'s click group and the context every command module shares.
 
 Every command takes ``--config`` (or ``PHONELOCKER_CONFIG``) and ``--help``.
 Exit codes: 0 success, 1 the action failed (the message says why), 2 bad
@@ -6,8 +6,11 @@ usage or a bad config file. Every error is one line on standard error; an
 error nobody foresaw is one line too ("unexpected error"), with the traceback
 only under ``--debug``.
 
-The dashboard's commands (``web``, ``users``, ``demo``) live in ``web/`` and
-are attached here lazily, so ``kiosk/`` never imports ``web/`` at import time.
+This module holds the shared API only: the group (:data:`cli`), :class:`Context`,
+:data:`pass_ctx`, the :func:`command` decorator, :func:`friendly_errors`,
+:func:`emit_json`, :func:`actor`, :func:`setup_logging` and the click parameter
+types. It imports no command module: :mod:`kiosk.cli.main` attaches them, and
+the dashboard's commands arrive lazily through :meth:`PhoneLockerGroup.attach_lazily`.
 """
 
 from __future__ import annotations
@@ -20,19 +23,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property, wraps
 from json.encoder import encode_basestring
-from pathlib import Path
 
 import click
 
-from kiosk.config import ENV_VAR, Config, ConfigError, load_config
+from kiosk.config import ENV_VAR, Config, load_config
+from kiosk.config_values import ConfigError
 from kiosk.errors import ActionError
 from kiosk.inputs import MAX_DB_ID, InputError, check_text
 from kiosk.store.db import Database, DatabaseError
-from kiosk.store.events import Kind
 
 log = logging.getLogger(__name__)
-
-EVENT_KINDS = [kind.value for kind in Kind]
 
 
 class Context:
@@ -104,6 +104,7 @@ def one_line(message: object) -> str:
 
 
 def fail(message: object, code: int) -> None:
+    """Print ``phonelocker: MESSAGE`` (one line) on standard error and exit ``code``."""
     click.echo(f"phonelocker: {one_line(message)}", err=True)
     sys.exit(code)
 
@@ -125,7 +126,8 @@ def friendly_errors(function: Callable) -> Callable:
     return wrapper
 
 
-def emit_json(data) -> None:
+def emit_json(data: object) -> None:
+    """Print ``data`` as indented JSON (non-ASCII kept as is): every ``--json`` output."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
@@ -170,7 +172,7 @@ def emit_json_list(items) -> None:
     click.echo("".join(parts) + "\n]")
 
 
-def _actor(by: str | None) -> str:
+def actor(by: str | None) -> str:
     """Who did it: --by, else the person behind sudo, else the system user."""
     import getpass
     import os
@@ -183,31 +185,49 @@ def _actor(by: str | None) -> str:
     return by or f"cli:{os.environ.get('SUDO_USER') or getpass.getuser()}"
 
 
-def _setup_logging(debug: bool) -> None:
+def setup_logging(debug: bool) -> None:
+    """Log to standard error for the long-running commands (kiosk, web, demo)."""
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if not debug:
-        import nfc  # noqa: F401 - nfcpy sets its own logger to INFO when imported
+        # nfcpy sets its own logger to INFO whenever it is first imported (perhaps
+        # after this), and it and Alembic chat at INFO: a filter on the handlers
+        # quiets them whenever they load, without importing nfcpy here.
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_quiet_libraries)
 
-        logging.getLogger("nfc").setLevel(logging.WARNING)
-        logging.getLogger("alembic").setLevel(logging.WARNING)
 
+def _quiet_libraries(record: logging.LogRecord) -> bool:
+    """Keep nfcpy's and Alembic's records from WARNING up (``--debug`` keeps all)."""
+    return record.levelno >= logging.WARNING or not record.name.startswith(QUIET_LOGGERS)
+
+
+#: libraries whose INFO records are noise in a kiosk's journal
+QUIET_LOGGERS = ("nfc", "alembic")
 
 class PhoneLockerGroup(click.Group):
-    """Attaches the dashboard's commands only when one of them (or --help) is asked for.
+    """A group whose plugin commands are attached only when they may be needed.
 
-    Importing Flask costs a third of a second; ``phonelocker status`` and the
-    kiosk have no use for it.
+    :mod:`kiosk.cli.main` hands it a loader (the ``phonelocker.commands`` entry
+    points: the dashboard's ``web``, ``users``, ``demo``); the loader runs the first
+    time a name is not found or the commands are listed (``--help``). Importing
+    Flask costs a third of a second; ``phonelocker status`` and the kiosk have no
+    use for it.
     """
 
-    _extensions_attached = False
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._lazy_loaders: list[Callable[[click.Group], None]] = []
+
+    def attach_lazily(self, loader: Callable[[click.Group], None]) -> None:
+        """Run ``loader(self)`` (once) before a command is looked up in vain or listed."""
+        self._lazy_loaders.append(loader)
 
     def _attach(self) -> None:
-        if not self._extensions_attached:
-            self._extensions_attached = True
-            _attach_web_commands(self)
+        while self._lazy_loaders:
+            self._lazy_loaders.pop(0)(self)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         found = super().get_command(ctx, name)
@@ -252,8 +272,9 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
     ctx.obj = Context(config_path, debug)
 
 
-# Subcommands accept --config after their name too ("phonelocker status --config X").
 def config_option(function: Callable) -> Callable:
+    """Let a subcommand take --config after its name too ("phonelocker status --config X")."""
+
     def remember(ctx: click.Context, _param, value):
         if value is not None:
             ctx.find_object(Context).config_path = value
@@ -270,409 +291,14 @@ def config_option(function: Callable) -> Callable:
     )(function)
 
 
-def command(group: click.Group, *args, **kwargs):
-    """Declare a subcommand with --config and friendly errors."""
+def command(group: click.Group, *args, **kwargs) -> Callable[[Callable], click.Command]:
+    """Declare a subcommand of ``group`` with --config and friendly errors.
+
+    Command modules receive it as ``register(cli, command)``'s second argument.
+    """
 
     def decorate(function: Callable) -> click.Command:
         return group.command(*args, **kwargs)(config_option(friendly_errors(function)))
 
     return decorate
 
-
-# --- db -----------------------------------------------------------------------
-
-
-@cli.group()
-def db() -> None:
-    """Database schema."""
-
-
-@command(db, "upgrade")
-@pass_ctx
-def db_upgrade(ctx: Context) -> None:
-    """Create the database or migrate it to the current schema."""
-    database = ctx.database(check=False)
-    try:
-        database.upgrade()
-    except Exception as error:  # noqa: BLE001 - report any driver error plainly
-        raise DatabaseError(f"migration failed: {error}") from error
-    from kiosk.store.db import current_revision
-
-    click.echo(f"database {database.url} at revision {current_revision(database.engine)}")
-
-
-# --- kiosk ----------------------------------------------------------------------
-
-
-@command(cli, "kiosk")
-@pass_ctx
-def kiosk_command(ctx: Context) -> None:
-    """Run the kiosk: card reader, locks, lights, commands and heartbeat."""
-    from hardware.errors import HardwareError
-    from kiosk.locker.daemon import Kiosk
-    from kiosk.locker.stopping import install_stop_signals
-
-    _setup_logging(ctx.debug)
-    config = ctx.config
-    database = ctx.database()
-    try:
-        kiosk = Kiosk(config, database)
-    except HardwareError as error:
-        click.echo(f"phonelocker: {error}", err=True)
-        sys.exit(3)
-    install_stop_signals(kiosk.stop)
-    kiosk.run()
-
-
-# --- tap ------------------------------------------------------------------------
-
-
-@command(cli, "tap")
-@click.argument("uid")
-@click.option("--hold", default=0.5, show_default=True, type=FiniteFloatRange(0.05, 60),
-              help="Seconds the card stays on the reader after it is read.")
-@click.option("--timeout", default=5.0, show_default=True, type=FiniteFloatRange(0.5, 120),
-              help="Seconds to wait for the reader to sense the card.")
-@pass_ctx
-def tap(ctx: Context, uid: str, hold: float, timeout: float) -> None:
-    """Present a virtual card UID to the emulated reader (udp)."""
-    from hardware.errors import HardwareError
-    from hardware.virtual_card import present_card
-    from kiosk.school.pupils import normalise_uid
-
-    uid = normalise_uid(uid)
-    try:
-        present_card(uid, hold=hold, path=ctx.config.reader.device, timeout=timeout)
-    except HardwareError as error:
-        raise ActionError(str(error)) from error
-    click.echo(f"card {uid} read by the reader")
-
-
-# --- status / events / lockers ----------------------------------------------------
-
-
-STATE_LABELS = {
-    "not_handed_in": "not handed in",
-    "in_locker": "in locker",
-    "collected": "collected",
-}
-
-
-@command(cli, "status")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@pass_ctx
-def status(ctx: Context, as_json: bool) -> None:
-    """Today's state of every pupil's phone."""
-    from kiosk.school.queries import pupil_states
-
-    with ctx.database().session() as session:
-        document = pupil_states(session, ctx.config, now=ctx.now)
-    if as_json:
-        emit_json(document)
-        return
-    click.echo(f"Phones on {document['date']}")
-    for row in document["pupils"]:
-        label = STATE_LABELS[row["state"]]
-        when = row["collected_at"] or row["handed_in_at"]
-        extra = f" at {when[11:16]}" if when else ""
-        flag = "  (kept overnight)" if row["overnight"] else ""
-        click.echo(f"  {row['class']:<8} {row['name']:<30} {label}{extra}{flag}")
-
-
-@command(cli, "events")
-@click.option("--since", help="Only events at or after this ISO 8601 time or date.")
-@click.option("--kind", multiple=True, type=click.Choice(EVENT_KINDS),
-              help="Only these kinds (repeatable).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@pass_ctx
-def events(ctx: Context, since: str | None, kind: tuple[str, ...], as_json: bool) -> None:
-    """The event log (append-only), oldest first."""
-    from kiosk.school.queries import event_dict, event_rows, local_iso
-
-    since_at = _parse_since(since, ctx.config) if since else None
-    iso = local_iso(ctx.config)
-    with ctx.database().session() as session:
-        # Streamed: column rows fetched in batches, each printed as it comes.
-        rows = (event_dict(e, ctx.config, iso) for e in event_rows(
-            session, since=since_at, kinds=list(kind) or None))
-        if as_json:
-            emit_json_list(rows)
-            return
-        _print_events(rows)
-
-
-def _print_events(rows) -> None:
-    for row in rows:
-        who = f" pupil {row['pupil_id']}" if row["pupil_id"] else ""
-        where = f" {row['locker']}/{row['bay']}" if row["locker"] else ""
-        click.echo(
-            f"{row['at']}  {row['kind']:<14}{who}{where}"
-            f"{' card ' + row['card_uid'] if row['card_uid'] else ''}"
-            f"{' by ' + row['actor'] if row['actor'] else ''}"
-            f"{' — ' + row['reason'] if row['reason'] else ''}"
-        )
-
-
-def _parse_since(text: str, config: Config) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ActionError(f"--since {text!r} is not an ISO 8601 date or time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=config.policy.zone)
-    try:
-        moment.astimezone(UTC)  # as the query will; years 1 and 9999 can fall off the end
-    except OverflowError:
-        raise ActionError(f"--since {text!r} is out of range") from None
-    return moment
-
-
-@command(cli, "lockers")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--forget", "forget_id", metavar="ID",
-              help="Remove a locker that no longer exists (its events are kept).")
-@click.option("--by", "actor", help="Who (with --forget; default: the system user).")
-@pass_ctx
-def lockers(ctx: Context, as_json: bool, forget_id: str | None, actor: str | None) -> None:
-    """Each locker: online, reader, bays locked/unlocked, doors."""
-    from kiosk.school.queries import locker_states
-
-    if forget_id is not None:
-        from kiosk.school.commands import forget_locker
-
-        with ctx.database().session() as session:
-            forget_locker(session, forget_id, actor=_actor(actor), now=ctx.now)
-            session.commit()
-        click.echo(f"locker {forget_id} forgotten")
-        return
-
-    with ctx.database().session() as session:
-        rows = locker_states(session, ctx.config, now=ctx.now)
-    if as_json:
-        emit_json(rows)
-        return
-    if not rows:
-        click.echo("no lockers yet: start 'phonelocker kiosk'")
-    for row in rows:
-        state = "online" if row["online"] else "OFFLINE"
-        reader = "reader ok" if row["reader_ok"] else "READER FAULT"
-        click.echo(f"{row['id']} ({row['name']}): {state}, {reader}")
-        for bay in row["bays"]:
-            lock = {True: "locked", False: "UNLOCKED", None: "unknown"}[bay["locked"]]
-            click.echo(f"  bay {bay['bay']}: {lock}, door {bay['door']}")
-
-
-# --- override -------------------------------------------------------------------------
-
-
-@command(cli, "override")
-@click.option("--reason", required=True, type=TEXT, help="Why (recorded in the audit log).")
-@click.option("--by", "actor", required=True, type=TEXT, help="Who is doing this.")
-@click.option("--locker", "locker_id", type=TEXT, help="Locker id (default: every locker).")
-@click.option("--bay", type=click.IntRange(1, 999), help="Bay number (default: every bay).")
-@click.option("--seconds", default=10.0, show_default=True, type=FiniteFloatRange(1, 600),
-              help="How long to hold the lock open.")
-@click.option("--wait", default=5.0, show_default=True, type=FiniteFloatRange(0, 60),
-              help="Seconds to wait for the kiosk to confirm.")
-@pass_ctx
-def override(ctx: Context, reason: str, actor: str, locker_id: str | None, bay: int | None,
-             seconds: float, wait: float) -> None:
-    """Emergency unlock, carried out by the running kiosk and audited."""
-    from kiosk.school.commands import kiosk_online, queue_unlock, wait_for
-
-    if not reason.strip() or not actor.strip():
-        raise ActionError("--reason and --by must not be empty")
-    from kiosk.inputs import check_bay, known_bays
-
-    database = ctx.database()
-    max_age = ctx.config.web.offline_after_seconds
-    with database.session() as session:
-        check_bay(bay, known_bays(session, ctx.config), what="--bay")
-        if not kiosk_online(session, locker_id, max_age=max_age, now=ctx.now):
-            raise ActionError("kiosk offline: no fresh heartbeat. Use the locker's key.")
-        commands = queue_unlock(
-            session, actor=actor, reason=reason, locker_id=locker_id, bay=bay, seconds=seconds,
-            now=ctx.now,
-        )
-        if not commands:
-            raise ActionError("no lockers are registered yet")
-        session.commit()
-        ids = [c.id for c in commands]
-    results = wait_for(database, ids, wait)
-    failed = False
-    for command_row in results:
-        if command_row.status == "done":
-            click.echo(f"done: {command_row.result}")
-        elif command_row.status in ("pending", "running"):
-            failed = True
-            click.echo(f"{command_row.locker_id}: kiosk offline (not carried out in {wait:g} s)",
-                       err=True)
-        else:
-            failed = True
-            click.echo(f"{command_row.locker_id}: {command_row.status}: {command_row.result}",
-                       err=True)
-    if failed:
-        sys.exit(1)
-
-
-# --- bench / demo -------------------------------------------------------------------
-
-
-# A group that still runs the kiosk figures by itself: "phonelocker bench" is unchanged.
-@cli.group("bench", invoke_without_command=True)
-@config_option
-@click.option("--taps", default=1000, show_default=True, type=click.IntRange(100, 10_000_000))
-@click.option("--idle-seconds", default=30.0, show_default=True,
-              type=FiniteFloatRange(1, 3600))
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-@friendly_errors
-def bench(click_ctx: click.Context, taps: int, idle_seconds: float, as_json: bool) -> None:
-    """Measure the tap path, idle CPU, memory and start-up; print the figures.
-
-    'phonelocker bench import' measures the pupil import's write instead;
-    'phonelocker bench school' the dashboard at the size of a whole school.
-    """
-    if click_ctx.invoked_subcommand is not None:
-        return
-    from kiosk.devtools.bench import run_benchmarks
-
-    run_benchmarks(taps=taps, idle_seconds=idle_seconds, as_json=as_json, echo=click.echo)
-
-
-@command(bench, "import")
-@click.option("--rows", multiple=True, type=click.IntRange(10, 1_000_000), default=(2000, 50000),
-              show_default=True, help="File size(s) to import; repeat for several.")
-@click.option("--runs", default=3, show_default=True, type=click.IntRange(1, 20))
-@click.option("--json", "as_json", is_flag=True)
-def bench_import(rows: tuple[int, ...], runs: int, as_json: bool) -> None:
-    """Time a pupil import's phases and the write lock it holds, on a scratch database."""
-    from kiosk.devtools.bench_import import run_import_benchmarks
-
-    run_import_benchmarks(rows, runs=runs, as_json=as_json, echo=click.echo)
-
-
-@command(bench, "school")
-@click.option("--pupils", default=2000, show_default=True, type=click.IntRange(30, 100_000))
-@click.option("--classes", default=60, show_default=True, type=click.IntRange(1, 2000))
-@click.option("--days", default=190, show_default=True, type=click.IntRange(1, 400),
-              help="School days of history before today.")
-@click.option("--keep", type=click.Path(path_type=Path, file_okay=False),
-              help="Build the big school here and leave DIR/config.toml and its database.")
-@click.option("--url", help="Build the big school in this database instead (e.g. an empty "
-                            "PostgreSQL database); the small one stays SQLite.")
-@click.option("--requests", default=30, show_default=True, type=click.IntRange(5, 10_000))
-@click.option("--poll-seconds", default=60.0, show_default=True,
-              type=FiniteFloatRange(5, 3600), help="How long the Today tab polls.")
-@click.option("--taps", default=200, show_default=True, type=click.IntRange(20, 100_000))
-@click.option("--json", "as_json", is_flag=True)
-def bench_school(pupils: int, classes: int, days: int, keep: Path | None, url: str | None,
-                 requests: int, poll_seconds: float, taps: int, as_json: bool) -> None:
-    """Measure the dashboard at the size of a whole school against a 30-pupil one."""
-    from kiosk.devtools.bench_school import run_school_benchmarks
-
-    run_school_benchmarks(pupils=pupils, classes=min(classes, pupils), days=days, keep=keep,
-                          url=url, requests=requests, poll_seconds=poll_seconds, taps=taps,
-                          as_json=as_json, echo=click.echo)
-
-
-@command(cli, "demo")
-@click.option("--host", help="Dashboard address (default 127.0.0.1, or [web] host with --config).")
-@click.option("--port", type=click.IntRange(1, 65535),
-              help="Dashboard port (default 8080, or [web] port with --config).")
-@click.option("--data-dir", default="var/demo", show_default=True, type=click.Path(file_okay=False))
-@click.option("--fresh", is_flag=True, help="Start from an empty demo database.")
-@pass_ctx
-def demo(ctx: Context, host: str | None, port: int | None, data_dir: str, fresh: bool) -> None:
-    """Run a demo school on emulated hardware: kiosk (and dashboard) in one command."""
-    from kiosk.devtools.demo import run_demo
-
-    _setup_logging(ctx.debug)
-    run_demo(data_dir=Path(data_dir), host=host, port=port, fresh=fresh,
-             config_path=ctx.config_path)
-
-
-@command(cli, "doctor")
-@pass_ctx
-def doctor(ctx: Context) -> None:
-    """Check config, database, reader, GPIO, clock, disk and services."""
-    from kiosk.care.doctor import run_checks
-
-    checks = run_checks(ctx.config_path)
-    for check in checks:
-        click.echo(check.line())
-    failed = [check.name for check in checks if check.ok is False]
-    if failed:
-        click.echo(f"{len(failed)} problem(s): {', '.join(failed)}", err=True)
-        sys.exit(1)
-
-
-@command(cli, "hw-test")
-@click.option("--pulse", default=1.0, show_default=True, type=FiniteFloatRange(0.05, 10),
-              help="Seconds each lock, LED and the buzzer stays on.")
-@click.option("--card-seconds", default=15.0, show_default=True, type=FiniteFloatRange(0, 300),
-              help="Seconds to wait for a card (0: skip the reader).")
-@pass_ctx
-def hw_test(ctx: Context, pulse: float, card_seconds: float) -> None:
-    """Pulse each lock, LED and the buzzer in turn, then wait for a card."""
-    from hardware.errors import HardwareError
-    from kiosk.locker.hwtest import run_hw_test
-    from kiosk.school.commands import kiosk_online
-
-    config = ctx.config
-    database = ctx.database(check=False)
-    try:
-        with database.session() as session:
-            running = kiosk_online(session, config.locker.id,
-                                   max_age=config.web.offline_after_seconds, now=ctx.now)
-    except Exception:  # noqa: BLE001 - no database yet is fine for a wiring test
-        running = False
-    if running:
-        raise ActionError("the kiosk is running and holds the pins and reader: "
-                          "stop it first (systemctl stop phonelocker-kiosk)")
-    try:
-        uid = run_hw_test(config, echo=click.echo, pulse_seconds=pulse,
-                          card_seconds=card_seconds)
-    except HardwareError as error:
-        raise ActionError(str(error)) from error
-    if card_seconds > 0 and uid is None:
-        sys.exit(1)
-
-
-def _attach_ops_commands() -> None:
-    from kiosk.cli.care import register
-
-    register(cli, command)
-
-
-_attach_ops_commands()
-
-
-def _attach_pupils_commands() -> None:
-    from kiosk.cli.pupils import register
-
-    register(cli, command)
-
-
-_attach_pupils_commands()
-from kiosk.notify.cli import register as register_notify  # noqa: E402 - after cli exists
-
-register_notify(cli, command)
-
-
-def _attach_web_commands(group: click.Group) -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("web") is None:  # the dashboard is not installed
-        return
-    from web.cli import register
-
-    register(group, command)
-
-
-def main() -> None:  # pragma: no cover - console script shim
-    cli()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    cli()

@@ -1,10 +1,10 @@
-"""``phonelocker backup | restore | purge | maintenance | export-pupil | rollover``: the data.
+"""``phonelocker backup | restore | purge | maintenance | export-pupil | rollover``.
 
-:func:`register` adds the commands to the ``phonelocker`` group; ``kiosk/cli/base.py``
-calls it with its ``command`` decorator (``--config`` and friendly errors).
-It imports ``kiosk.cli.base``'s helpers inside :func:`register`, so either module may be
-imported first.
-The work itself is done by :mod:`kiosk.care.backup`, :mod:`kiosk.care.retention`,
+The care of the data. :func:`register` adds the commands
+to the ``phonelocker`` group (:mod:`kiosk.cli.main` calls it with
+:func:`kiosk.cli.base.command`: ``--config`` and friendly errors). The commands
+only parse, ask and print; the work is done by :mod:`kiosk.care.backup`,
+:mod:`kiosk.care.restore`, :mod:`kiosk.care.nightly`, :mod:`kiosk.care.retention`,
 :mod:`kiosk.care.export` and :mod:`kiosk.care.rollover`.
 """
 
@@ -16,6 +16,8 @@ from pathlib import Path
 
 import click
 
+from kiosk.cli import base
+from kiosk.cli.base import DB_ID
 from kiosk.errors import ActionError
 
 
@@ -80,6 +82,10 @@ def run_purge(ctx, *, dry_run: bool, actor: str) -> None:
         f"{verb} {result.commands} command(s) (finished more than 30 days ago, "
         "or for those pupils)"
     )
+    click.echo(
+        f"{verb} {result.exceptions} pupil exception(s) and {result.arrangements} staff "
+        "arrangement(s) (over before the events cut-off, or for those pupils)"
+    )
     for pupil_id, name, locker, bay in result.kept_with_phone:
         click.echo(
             f"kept pupil {pupil_id} {name}: their phone is still recorded in {locker} "
@@ -97,7 +103,6 @@ def run_purge(ctx, *, dry_run: bool, actor: str) -> None:
 
 def register(cli: click.Group, command) -> None:
     """Add the maintenance commands to ``cli`` using its ``command`` decorator."""
-    from kiosk.cli.base import DB_ID, _actor
 
     @command(cli, "backup")
     @click.argument("dest", type=click.Path(path_type=Path))
@@ -110,7 +115,8 @@ def register(cli: click.Group, command) -> None:
         copy), then checks the copy with PRAGMA integrity_check. DEST may be a
         folder: a timestamped file is made in it. For PostgreSQL use pg_dump.
         """
-        from kiosk.care.backup import backup_database, sqlite_path
+        from kiosk.care.backup import backup_database
+        from kiosk.care.sqlite_files import sqlite_path
 
         source = sqlite_path(ctx.config.database.url)
         facts = backup_database(source, dest, force=force)
@@ -134,67 +140,26 @@ def register(cli: click.Group, command) -> None:
         NAME.before-restore-TIMESTAMP, then SRC is copied in with SQLite's
         backup API (the file keeps its owner and permissions).
         """
-        from sqlalchemy.exc import SQLAlchemyError
+        from kiosk.care.restore import carry_out, needs_upgrade, plan_restore
 
-        from kiosk.care.backup import (
-            check_restore_source,
-            known_revisions,
-            restore_database,
-            running_kiosks,
-            sqlite_path,
-        )
-        from kiosk.store.db import Database, head_revision
-
-        config = ctx.config
-        target = sqlite_path(config.database.url)
-        revisions = known_revisions()
-        facts = check_restore_source(src, revisions)
-
-        heartbeat_note = "no database there yet"
-        if target.exists():
-            database = Database(config.database.url)
-            try:
-                with database.session() as session:
-                    running = running_kiosks(
-                        session, max_age=config.web.offline_after_seconds
-                    )
-                heartbeat_note = (
-                    "no fresh kiosk heartbeat (none in the last "
-                    f"{config.web.offline_after_seconds:g} s)"
-                )
-            except SQLAlchemyError as error:
-                running = []
-                heartbeat_note = (
-                    f"could not read the kiosk heartbeat ({str(error).splitlines()[0]}): "
-                    "make sure the kiosk is stopped"
-                )
-            finally:
-                database.dispose()
-            if running:
-                lockers = ", ".join(
-                    f"{k.locker_id} (heartbeat at {k.updated_at:%H:%M:%S} UTC)" for k in running
-                )
-                raise ActionError(
-                    f"the kiosk is running: {lockers}. Stop it first "
-                    "(sudo systemctl stop phonelocker-kiosk) and try again"
-                )
-
+        plan = plan_restore(ctx.config, src)
+        target = plan.target
         click.echo(f"restore {src} into {target}")
-        for line in _describe(facts):
+        for line in _describe(plan.facts):
             click.echo(line)
-        click.echo(f"  kiosk check: {heartbeat_note}")
+        click.echo(f"  kiosk check: {plan.heartbeat_note}")
         if target.exists():
             click.echo(f"  the current database is kept as {target.name}.before-restore-<time>")
         if not yes:
             click.confirm("Replace the current database with this backup?", abort=True)
 
-        result = restore_database(src, target, known_revisions=revisions)
+        result = carry_out(plan)
         click.echo(f"restored {src} into {target}")
         for line in _describe(result.restored):
             click.echo(line)
         if result.kept:
             click.echo(f"previous database kept at {result.kept}")
-        if result.restored.revision != head_revision():
+        if needs_upgrade(result):
             click.echo(
                 f"the backup is at schema revision {result.restored.revision}: run "
                 "'phonelocker db upgrade' before starting the kiosk"
@@ -214,7 +179,7 @@ def register(cli: click.Group, command) -> None:
         finished commands older than 30 days. Records a purge event with the
         counts. Backups taken earlier still hold what was removed.
         """
-        run_purge(ctx, dry_run=dry_run, actor=_actor(actor))
+        run_purge(ctx, dry_run=dry_run, actor=base.actor(actor))
 
     @command(cli, "maintenance")
     @click.option("--backup-dir", type=click.Path(path_type=Path, file_okay=False),
@@ -233,20 +198,14 @@ def register(cli: click.Group, command) -> None:
         command then exits 1. On PostgreSQL the backup is skipped (use pg_dump
         on the database server) and the purge still runs.
         """
-        from kiosk.care.backup import (
-            NIGHTLY_PREFIX,
-            backup_database,
-            default_backup_name,
-            is_sqlite_url,
-            prune_nightly_backups,
-            sqlite_path,
-        )
+        from kiosk.care.backup import prune_nightly_backups
+        from kiosk.care.nightly import first_line, nightly_backup, nightly_folder
 
         purge_failed = None
         try:
-            run_purge(ctx, dry_run=False, actor=_actor(None))
+            run_purge(ctx, dry_run=False, actor=base.actor(None))
         except Exception as error:  # noqa: BLE001 - report it, still take the backup
-            purge_failed = str(error).splitlines()[0] if str(error) else type(error).__name__
+            purge_failed = first_line(error)
             click.echo(f"purge failed: {purge_failed}", err=True)
 
         # Fresh planner statistics, so the day's queries keep using their indexes
@@ -260,17 +219,12 @@ def register(cli: click.Group, command) -> None:
             click.echo(f"ANALYZE failed: {error}", err=True)
 
         url = ctx.config.database.url
-        if not is_sqlite_url(url):
+        folder = nightly_folder(url, backup_dir)
+        if folder is None:
             click.echo("backup skipped: the database is not SQLite; back it up with its own "
                        "tool on the database server (pg_dump for PostgreSQL)")
         else:
-            source = sqlite_path(url)
-            folder = backup_dir or source.parent / "backups"
-            try:
-                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            except OSError as error:
-                raise ActionError(f"cannot make {folder}: {error.strerror}") from None
-            facts = backup_database(source, folder / default_backup_name(prefix=NIGHTLY_PREFIX))
+            facts = nightly_backup(url, folder)
             click.echo(f"backup written to {facts.path}")
             for line in _describe(facts):
                 click.echo(line)
@@ -332,7 +286,7 @@ def register(cli: click.Group, command) -> None:
         from kiosk.care.rollover import LEAVING_YEAR, apply_rollover, plan_rollover
         from kiosk.school.queries import local_today
 
-        who = _actor(actor)
+        who = base.actor(actor)
         with ctx.database().session() as session:
             plan = plan_rollover(session, now=ctx.now, today=local_today(ctx.config, ctx.now))
             prefix = "would " if dry_run else ""

@@ -1,10 +1,9 @@
 """``phonelocker pupils ...``: add, import and list pupils; approvals, early collection, cards.
 
 :func:`register` adds the ``pupils`` group to the ``phonelocker`` group;
-``kiosk/cli/base.py`` calls it with its ``command`` decorator (``--config`` and
-friendly errors). The helpers it needs from ``kiosk.cli.base`` are imported inside
-:func:`register`, so either module may be imported first. The work itself is
-done by :mod:`kiosk.school.pupils` and :mod:`kiosk.school.importer`.
+:mod:`kiosk.cli.main` calls it with :func:`kiosk.cli.base.command` (``--config`` and
+friendly errors). The work itself is done by :mod:`kiosk.school.pupils` and
+:mod:`kiosk.school.importer`.
 """
 
 from __future__ import annotations
@@ -13,12 +12,13 @@ from pathlib import Path
 
 import click
 
+from kiosk.cli import base
+from kiosk.cli.base import DB_ID, TEXT, Context, emit_json, pass_ctx
 from kiosk.errors import ActionError
 
 
 def register(cli: click.Group, command) -> None:
     """Add the ``pupils`` group and its subcommands to ``cli``."""
-    from kiosk.cli.base import DB_ID, TEXT, Context, _actor, emit_json, pass_ctx
 
     @cli.group()
     def pupils() -> None:
@@ -39,14 +39,14 @@ def register(cli: click.Group, command) -> None:
                    external_id: str | None, bay: int | None, actor: str | None,
                    as_json: bool) -> None:
         """Add a pupil; prints the new pupil's id."""
-        from kiosk.inputs import check_bay, known_bays
-        from kiosk.school.pupils import add_pupil
+        from kiosk.inputs import check_bay
+        from kiosk.school.pupils import add_pupil, known_bays
 
         with ctx.database().session() as session:
             check_bay(bay, known_bays(session, ctx.config), what="--bay")
             pupil = add_pupil(
                 session, name=name, year=year, class_name=class_name, card_uid=card_uid,
-                external_id=external_id, bay=bay, actor=_actor(actor), now=ctx.now,
+                external_id=external_id, bay=bay, actor=base.actor(actor), now=ctx.now,
             )
             session.commit()
             if as_json:
@@ -63,7 +63,8 @@ def register(cli: click.Group, command) -> None:
     @pass_ctx
     def pupils_import(ctx: Context, file: str, dry_run: bool, actor: str | None) -> None:
         """Import pupils from a school MIS CSV export (all or nothing)."""
-        from kiosk.school.importer import apply_import, format_errors, parse_pupils_csv
+        from kiosk.school.importer import apply_import
+        from kiosk.school.pupil_csv import format_errors, parse_pupils_csv
 
         plan = parse_pupils_csv(Path(file).read_bytes())
         for warning in plan.warnings:
@@ -72,7 +73,7 @@ def register(cli: click.Group, command) -> None:
             click.echo(format_errors(plan), err=True)
             raise ActionError(f"{file}: nothing imported ({len(plan.errors)} problem(s))")
         with ctx.database().session() as session:
-            result = apply_import(session, plan, actor=_actor(actor), dry_run=dry_run)
+            result = apply_import(session, plan, actor=base.actor(actor), dry_run=dry_run)
             if dry_run:
                 session.rollback()
             else:
@@ -162,7 +163,7 @@ def register(cli: click.Group, command) -> None:
 
         with ctx.database().session() as session:
             pupil = get_pupil(session, pupil_id)
-            card = assign_card(session, pupil, uid, actor=_actor(actor), now=ctx.now)
+            card = assign_card(session, pupil, uid, actor=base.actor(actor), now=ctx.now)
             session.commit()
             click.echo(f"card {card.uid} assigned to {pupil.name}")
 
@@ -176,7 +177,7 @@ def register(cli: click.Group, command) -> None:
         from kiosk.school.pupils import revoke_card
 
         with ctx.database().session() as session:
-            card = revoke_card(session, uid, actor=_actor(actor), reason=reason, now=ctx.now)
+            card = revoke_card(session, uid, actor=base.actor(actor), reason=reason, now=ctx.now)
             session.commit()
             click.echo(f"card {card.uid} revoked")
 
@@ -190,6 +191,6 @@ def register(cli: click.Group, command) -> None:
 
         with ctx.database().session() as session:
             pupil = get_pupil(session, pupil_id)
-            update_pupil(session, pupil, actor=_actor(actor), active=False, now=ctx.now)
+            update_pupil(session, pupil, actor=base.actor(actor), active=False, now=ctx.now)
             session.commit()
             click.echo(f"{pupil.name} deactivated")

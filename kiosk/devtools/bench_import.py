@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from kiosk.devtools.bench import machine_info
+from kiosk.devtools.measure import machine_info
 
 #: the issue's targets for the write, in seconds
 TARGETS_S = {2000: 0.5, 50000: 5.0}
@@ -75,7 +75,8 @@ class LockProbe(threading.Thread):
 def time_import(database, data: bytes) -> dict[str, float]:
     """Import ``data`` once with the lock probe running: the phases' seconds, and the
     pupils created and updated."""
-    from kiosk.school.importer import ImportTimings, apply_import, parse_pupils_csv
+    from kiosk.school.importer import ImportTimings, apply_import
+    from kiosk.school.pupil_csv import parse_pupils_csv
 
     probe = LockProbe(Path(database.engine.url.database))
     probe.start()

@@ -1,17 +1,19 @@
-"""``phonelocker demo``: a demo school on emulated hardware, in one command.
+"""The kiosk half of ``phonelocker demo``: a demo school on emulated hardware.
 
 It writes a config under the data folder (SQLite, nfcpy's ``udp`` reader,
 gpiozero's ``MockFactory``), migrates, seeds a Year 6 class and a few Year 5
-pupils (one approved) if the database is empty, then runs the kiosk and, when
-the dashboard is installed, the web server beside it.
+pupils (one approved) if the database is empty, then runs the kiosk in-process.
+The command is the dashboard's (``web/cli.py``): :func:`web.demo.run` calls
+:func:`run_demo` with its ``start_web``, so the web server runs beside the kiosk
+while ``kiosk/`` never imports ``web/``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import shutil
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -21,6 +23,9 @@ from kiosk.school.pupils import add_pupil, approve_year5
 from kiosk.store.db import Database
 
 log = logging.getLogger(__name__)
+
+#: starts a server beside the kiosk: (config, db, host=, port=) -> (stop, {user: password})
+StartWeb = Callable[..., tuple[Callable[[], None], dict[str, str]]]
 
 DEMO_PUPILS = [
     # name, year, class, card UID
@@ -117,8 +122,9 @@ def run_demo(
     port: int | None,
     fresh: bool,
     config_path: str | None = None,
+    start_web: StartWeb | None = None,
 ) -> None:
-    """Seed and run the demo until Ctrl+C."""
+    """Seed and run the demo until Ctrl+C; ``start_web`` (if given) serves beside it."""
     from kiosk.locker.daemon import Kiosk
     from kiosk.locker.stopping import install_stop_signals
 
@@ -140,9 +146,7 @@ def run_demo(
     seeded = seed_demo_school(db)
     web_stop = None
     accounts: dict[str, str] = {}
-    if importlib.util.find_spec("web.demo") is not None:
-        from web.demo import start_web
-
+    if start_web is not None:
         # before the kiosk opens the pins and reader, so a bad address stops nothing half-open
         try:
             web_stop, accounts = start_web(config, db, host=host, port=port)

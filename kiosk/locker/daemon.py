@@ -6,23 +6,21 @@ heartbeat every ``HEARTBEAT_SECONDS`` and feeds systemd's watchdog only
 while both threads show signs of life. Whatever ends the loop (SIGTERM,
 SIGINT, an exception), :meth:`Kiosk.close` locks every bay.
 
-The heartbeat has one writer at a time (``_heartbeat_lock``): the reader
-thread writes it straight after a tap or a reader state change, the main
-thread on its beat, and on a new database both used to insert the row.
+The heartbeat (the ``kiosk_status`` row, one writer at a time) is
+:mod:`kiosk.locker.heartbeat`.
 
 When a database write fails (disk full, read-only, I/O error) the kiosk keeps
-refusing taps (nothing opens unrecorded), flashes the red LED fast, logs one
-line a minute and keeps :mod:`kiosk.locker.runtime_status`'s file fresh so that the
-dashboard shows the true state; it all clears by itself once writes work.
+refusing taps (nothing opens unrecorded); what it shows and logs meanwhile is
+:mod:`kiosk.locker.write_faults`, and it all clears by itself once writes work.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import bindparam, func, select
 
@@ -32,14 +30,15 @@ from hardware.reader import CardReader
 from kiosk.config import Config
 from kiosk.errors import ActionError
 from kiosk.locker.clock import ClockGuard
-from kiosk.locker.runtime_status import free_bytes, status_path, write_problem, write_status
+from kiosk.locker.heartbeat import Heartbeat
 from kiosk.locker.sdnotify import notify, watchdog_interval
 from kiosk.locker.stopping import StopSignal
-from kiosk.locker.tap import KioskService
+from kiosk.locker.tap import SCHOOL_DAY_REFRESH, KioskService
+from kiosk.locker.write_faults import WriteFaults
 from kiosk.school import commands as command_table
 from kiosk.store.db import Database
 from kiosk.store.events import Kind, record_event
-from kiosk.store.models import Bay, Event, KioskStatus, Locker, Pupil
+from kiosk.store.models import Bay, Event, Locker, Pupil
 from kiosk.timeutil import as_aware, aware_utc_now, naive_utc
 
 log = logging.getLogger(__name__)
@@ -59,8 +58,6 @@ POLL_SECONDS = 0.5
 HEARTBEAT_SECONDS = 2.0
 #: the reader loop must have shown life this recently for the watchdog to be fed
 READER_STALL_SECONDS = 20.0
-#: while database writes fail, one log line this often (not one per beat)
-FAULT_LOG_SECONDS = 60.0
 
 
 def build_hardware(config: Config, pin_factory=None, on_forced=None) -> LockerHardware:
@@ -132,15 +129,13 @@ class Kiosk:
         self.loop_alive = time.monotonic()
         self.stall_seconds = READER_STALL_SECONDS
         self._closed = False
-        self._heartbeat_lock = threading.Lock()
-        self.status_file = status_path(config)
-        #: failing database writes by kind ("events", "heartbeat", "commands") -> problem
-        self.write_faults: dict[str, str] = {}
-        self._write_detail = ""
-        self._fault_since: datetime | None = None
-        self._fault_logged_at = 0.0
-        self._faults_lock = threading.RLock()
-        self._status_file_warned = False
+        self.faults = WriteFaults(config, self.hardware, self.reader, clock)
+        self.heartbeat = Heartbeat(
+            config, db, hardware=self.hardware, reader=self.reader, service=self.service,
+            clock_guard=self.clock_guard, clock=clock, started_at=self.started_at,
+            failed=lambda error: self.faults.failed("heartbeat", error),
+            worked=lambda: self.faults.worked("heartbeat"),
+        )
 
     # --- callbacks from other threads ------------------------------------------
 
@@ -148,13 +143,13 @@ class Kiosk:
         try:
             outcome = self.service.tap(uid)
         except Exception as error:
-            self._write_failed("events", error)  # refused, locks shut; the service logged it
+            self.faults.failed("events", error)  # refused, locks shut; the service logged it
             raise
         else:
             if outcome.event_id is not None:
-                self._write_worked("events")
+                self.faults.worked("events")
         finally:
-            self.write_heartbeat()  # the dashboard sees the tap now, not at the next beat
+            self.heartbeat.write()  # the dashboard sees the tap now, not at the next beat
 
     def _on_forced(self, bay: int) -> None:
         self.service.forced_door(bay)
@@ -171,11 +166,11 @@ class Kiosk:
                 )
                 session.commit()
         except Exception as error:
-            if not self._write_failed("events", error):
+            if not self.faults.failed("events", error):
                 log.exception("could not record reader state")
         else:
-            self._write_worked("events")
-        self.write_heartbeat()  # the dashboard sees the reader come up or fail now
+            self.faults.worked("events")
+        self.heartbeat.write()  # the dashboard sees the reader come up or fail now
 
     # --- main loop ---------------------------------------------------------------
 
@@ -193,13 +188,13 @@ class Kiosk:
         except Exception as error:
             # Restarted on a full disk: run (refusing taps, saying why) rather than
             # exit and be restarted every 2 s with no status file and no red flash.
-            if not self._write_failed("events", error):
+            if not self.faults.failed("events", error):
                 raise
         self._reader_thread = threading.Thread(
             target=self.reader.run, args=(self.stop_event,), name="reader", daemon=True
         )
         self._reader_thread.start()
-        self.write_heartbeat()
+        self.heartbeat.write()
         notify("READY=1")
         log.info("kiosk %s ready", self.config.locker.id)
 
@@ -214,13 +209,13 @@ class Kiosk:
                 try:
                     self.poll_commands()
                 except Exception as error:
-                    if not self._write_failed("commands", error):
+                    if not self.faults.failed("commands", error):
                         raise  # a bug: exit (locked) and let systemd restart the kiosk
                 else:
-                    self._write_worked("commands")
+                    self.faults.worked("commands")
                 if time.monotonic() >= next_heartbeat:
-                    self.write_heartbeat()
-                    self._report_faults()
+                    self.heartbeat.write()
+                    self.faults.report()
                     next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
                 if watchdog and time.monotonic() >= next_watchdog:
                     if self.healthy():
@@ -244,7 +239,9 @@ class Kiosk:
 
     def poll_commands(self) -> None:
         now = self.clock()
-        if self.service.enrolment is None:
+        # "school closing early" reaches the tap path within a second or two
+        self.service.refresh_school_day(older_than=SCHOOL_DAY_REFRESH)
+        if self.service.enrolment.pending is None:
             with self.db.engine.connect() as connection:
                 pending = connection.execute(_ANY_PENDING, {"locker": self.config.locker.id})
                 if pending.first() is None:
@@ -256,7 +253,7 @@ class Kiosk:
                 self._carry_out(session, command, now)
                 session.commit()
         if live:
-            self.write_heartbeat()
+            self.heartbeat.write()
         finished = self.service.finish_enrolment(self.clock())
         if finished is not None:
             with self.db.session() as session:
@@ -267,7 +264,7 @@ class Kiosk:
                         naive_utc(self.clock()),
                     )
                     if finished.ok:
-                        command.card_uid = finished.result.split()[1]
+                        command.card_uid = finished.card_uid
                     session.commit()
 
     def _carry_out(self, session, command, now: datetime) -> None:
@@ -294,108 +291,17 @@ class Kiosk:
             log.exception("command %d failed", command.id)
             command_table.finish(command, "failed", f"kiosk error: {error}", naive_utc(now))
 
-    # --- database write faults (disk full) ------------------------------------------
+    # --- database write faults (disk full): kiosk.locker.write_faults ----------------
 
-    def _write_failed(self, kind: str, error: BaseException) -> bool:
-        """Note a failed ``kind`` write; False if ``error`` is not a write fault."""
-        problem = write_problem(error, free_bytes(self.config))
-        if problem is None:
-            return False
-        with self._faults_lock:
-            first = not self.write_faults
-            self.write_faults[kind] = problem
-            self._write_detail = f"{type(error).__name__}: {getattr(error, 'orig', None) or error}"
-            if first:
-                self._fault_since = self.clock()
-                self._fault_logged_at = time.monotonic()
-                log.error(
-                    "%s (%s): every tap is refused and the locks stay shut until the "
-                    "database can be written again", problem, self._write_detail,
-                )
-                self.hardware.set_cannot_record(True)
-            self._write_status_file()
-        return True
+    @property
+    def write_faults(self) -> dict[str, str]:
+        """Failing database writes by kind ("events", "heartbeat", "commands") -> problem."""
+        return self.faults.faults
 
-    def _write_worked(self, kind: str) -> None:
-        """A ``kind`` write worked: when it was the last failing kind, the fault is over."""
-        with self._faults_lock:
-            if self.write_faults.pop(kind, None) is None or self.write_faults:
-                return
-            lasted = (self.clock() - self._fault_since).total_seconds()
-            log.warning("database writes work again after %.0f s: taps are recorded", lasted)
-            self._fault_since = None
-            self.hardware.set_cannot_record(False)
-            self._write_status_file()
-
-    def _report_faults(self) -> None:
-        """On the beat: keep the status file fresh, and log a line a minute, while writes fail."""
-        with self._faults_lock:
-            if not self.write_faults:
-                return
-            self._write_status_file()
-            if time.monotonic() - self._fault_logged_at >= FAULT_LOG_SECONDS:
-                self._fault_logged_at = time.monotonic()
-                lasted = (self.clock() - self._fault_since).total_seconds()
-                log.error(
-                    "still %s after %.0f s (%s); taps are refused",
-                    "; ".join(sorted(set(self.write_faults.values()))), lasted,
-                    self._write_detail,
-                )
-
-    def _write_status_file(self) -> None:
-        """The true state, in the runtime directory, for when the heartbeat cannot be written."""
-        problems = sorted(set(self.write_faults.values()))
-        snapshot = self.hardware.snapshot()
-        document = {
-            "locker_id": self.config.locker.id,
-            "written_at": self.clock().isoformat(timespec="seconds"),
-            "ok": not problems,
-            "problem": "; ".join(problems) or None,
-            "detail": self._write_detail if problems else None,
-            "since": self._fault_since.isoformat(timespec="seconds") if problems else None,
-            "reader_ok": self.reader.ok,
-            "bays": snapshot["bays"],
-            "leds": snapshot["leds"],
-        }
-        try:
-            write_status(self.status_file, document)
-        except OSError as error:
-            if not self._status_file_warned:  # once: this runs on every beat of a fault
-                self._status_file_warned = True
-                log.warning("cannot write the status file %s: %s", self.status_file, error)
-
-    def write_heartbeat(self) -> None:
-        """Write this kiosk's status row now (from either thread: one writer at a time)."""
-        with self._heartbeat_lock:
-            self._write_heartbeat()
-
-    def _write_heartbeat(self) -> None:
-        now = naive_utc(self.clock())
-        try:
-            with self.db.session() as session:
-                status = session.get(KioskStatus, self.config.locker.id)
-                if status is None:
-                    status = KioskStatus(locker_id=self.config.locker.id, updated_at=now)
-                    session.add(status)
-                status.updated_at = now
-                status.stopped_at = None
-                status.started_at = naive_utc(self.started_at)
-                status.reader_ok = self.reader.ok
-                status.reader_device = self.config.reader.device
-                status.emulated = self.config.emulated
-                status.hardware_json = json.dumps(self.hardware.snapshot())
-                status.clock_ok = not self.clock_guard.suspect(self.clock())
-                if self.service.last_tap is not None:
-                    at, uid, result = self.service.last_tap
-                    status.last_tap_at = naive_utc(at)
-                    status.last_tap_uid = uid
-                    status.last_tap_result = result
-                session.commit()
-        except Exception as error:
-            if not self._write_failed("heartbeat", error):
-                log.exception("could not write heartbeat")
-        else:
-            self._write_worked("heartbeat")
+    @property
+    def status_file(self) -> Path:
+        """Where the true state is written while database writes fail."""
+        return self.faults.status_file
 
     def close(self) -> None:
         """Lock everything, stop the reader, mark the kiosk offline. Idempotent."""
@@ -408,13 +314,10 @@ class Kiosk:
         notify("STOPPING=1")
         if self._reader_thread is not None:
             self._reader_thread.join(timeout=3)
-        self.write_heartbeat()
+        self.heartbeat.write()
         try:
             with self.db.session() as session:
-                status = session.get(KioskStatus, self.config.locker.id)
-                if status is not None:
-                    status.stopped_at = naive_utc(self.clock())
-                    status.reader_ok = False
+                self.heartbeat.mark_stopped(session, self.clock())
                 record_event(session, Kind.KIOSK_STOPPED, at=naive_utc(self.clock()),
                              locker_id=self.config.locker.id)
                 session.commit()

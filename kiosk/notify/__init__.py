@@ -3,7 +3,7 @@
 The kiosk never waits on a mail server: it only writes the database, and
 this package reads it afterwards.
 
-- :mod:`kiosk.notify.addresses` checks the shape of an email address (pure).
+- the shape of an email address is checked by :func:`kiosk.inputs.clean_address`.
 - :mod:`kiosk.notify.compose` words each notice (pure, table-tested): no pupil
   name in a subject, names in a body only for the classes its reader may see.
 - :mod:`kiosk.notify.finder` finds the occasions in the database (phones not
@@ -12,5 +12,5 @@ this package reads it afterwards.
 - :mod:`kiosk.notify.outbox` is the ``notices`` table: queue idempotently, send
   what is due over SMTP, back off on failure.
 - :mod:`kiosk.notify.run` ties them together (:func:`run_notify`).
-- :mod:`kiosk.notify.cli` registers the ``notify`` command.
+- the ``notify`` command is :mod:`kiosk.cli.notify`.
 """

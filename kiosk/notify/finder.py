@@ -24,7 +24,8 @@ from kiosk.config import Config, NotifyConfig
 from kiosk.notify import compose
 from kiosk.notify.compose import HeldPhone, Message, Reader
 from kiosk.notify.outbox import Queued
-from kiosk.school.queries import day_bounds_utc, heartbeat_fresh
+from kiosk.school.heartbeats import heartbeat_fresh
+from kiosk.school.queries import day_bounds_utc
 from kiosk.store.events import Kind
 from kiosk.store.models import Event, Holding, KioskStatus, Locker, NotifyState, Pupil, StaffUser
 from kiosk.timeutil import naive_utc

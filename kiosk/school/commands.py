@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kiosk.school.heartbeats import fresh_heartbeat
 from kiosk.store.db import Database
 from kiosk.store.events import Kind, record_event
 from kiosk.store.models import Command, KioskStatus, Locker
@@ -34,10 +35,7 @@ def kiosk_online(
 ) -> bool:
     """True when the locker's kiosk (or, with ``None``, any kiosk) has a fresh heartbeat."""
     now = naive_utc(now)
-    query = select(KioskStatus.updated_at).where(
-        KioskStatus.updated_at >= now - timedelta(seconds=max_age),
-        KioskStatus.stopped_at.is_(None),
-    )
+    query = select(KioskStatus.updated_at).where(fresh_heartbeat(now, max_age))
     if locker_id is not None:
         query = query.where(KioskStatus.locker_id == locker_id)
     return session.execute(query.limit(1)).first() is not None

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from kiosk.errors import ActionError
 from kiosk.inputs import InputError, check_text
 from kiosk.store.events import Kind, record_event
-from kiosk.store.models import Card, EarlyRelease, Holding, Pupil, Year5Approval
+from kiosk.store.models import Bay, Card, EarlyRelease, Holding, Pupil, Year5Approval
 from kiosk.timeutil import naive_utc
 
 UID_PATTERN = re.compile(r"^(?:[0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$")
@@ -297,3 +297,11 @@ def parse_date(text: str, what: str = "date") -> date:
         return datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError:
         raise ActionError(f"{what} {text!r} is not a date YYYY-MM-DD") from None
+
+
+def known_bays(session, config) -> set[int]:
+    """Bay numbers a pupil may be given: those of the configured locker and of every
+    locker a kiosk has registered in the database (a school may run several)."""
+    numbers = {bay.number for bay in config.locker.bays}
+    numbers.update(session.scalars(select(Bay.number)))
+    return numbers

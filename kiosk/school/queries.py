@@ -12,8 +12,11 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from kiosk.calendar.days import day_dict, get_day
 from kiosk.config import Config
-from kiosk.policy import Approval, approval_in_force, local_day_bounds
+from kiosk.policy import Approval, SchoolDay, approval_in_force, collection_time, local_day_bounds
+from kiosk.registers.queries import exceptions_in_force, status_field
+from kiosk.school.heartbeats import heartbeat_fresh
 from kiosk.store.models import Card, Event, Holding, KioskStatus, Locker, Pupil, Year5Approval
 from kiosk.timeutil import naive_utc
 
@@ -137,8 +140,13 @@ def pupil_states(
     """Today's state of every pupil: the ``phonelocker status --json`` document.
 
     ``state`` is ``in_locker`` while a phone is held, ``collected`` once it
-    has come out today, else ``not_handed_in``. A phone held since an earlier
-    day is ``in_locker`` with ``overnight: true``.
+    has come out today, else ``not_handed_in`` (``school_closed`` on a day the
+    calendar marks closed: nothing is "not handed in" then). A phone held since
+    an earlier day is ``in_locker`` with ``overnight: true``. ``collection_time``
+    (HH:MM) is the day's, from the calendar when set; ``calendar`` is that
+    entry (``closed, collect_from, reason, closing_early``) or null. ``exception`` is null, or the
+    agreed exception in force today (``{kind, until, review}``): such a pupil
+    keeps the phone and is not expected to hand it in.
 
     Each table is read once as plain column rows (no ORM objects: a whole
     school is thousands of rows, polled every second); the per-pupil row is
@@ -174,6 +182,13 @@ def pupil_states(
     cards = set(session.scalars(cards_query))
     approvals = _year5_approvals(session, [p.id for p in pupils if p.year == 5])
     zone = config.policy.zone
+    day = get_day(session, today)
+    closed = day is not None and day.closed
+    opens_at = collection_time(
+        config.policy, today,
+        SchoolDay(today, day.closed, day.collect_from, day.reason) if day else None,
+    )
+    excepted = exceptions_in_force(session, today, zone)
     rows = []
     for pupil in pupils:
         holding = holdings.get(pupil.id)
@@ -186,7 +201,8 @@ def pupil_states(
             since = handed_in.get(pupil.id)
             collected_at = collected[pupil.id]
         else:
-            state, since, collected_at = "not_handed_in", None, None
+            state = "school_closed" if closed else "not_handed_in"
+            since, collected_at = None, None
         allowed = pupil.year == 6 or (
             pupil.year == 5
             and approval_in_force(tuple(approvals.get(pupil.id, ())), now, zone)
@@ -206,9 +222,16 @@ def pupil_states(
                 "has_card": pupil.id in cards,
                 "refused_today": refused.get(pupil.id, 0),
                 "active": pupil.active,
+                # an agreed exception in force today: the pupil keeps the phone
+                "exception": status_field(excepted.get(pupil.id)),
             }
         )
-    return {"date": today.isoformat(), "pupils": rows}
+    return {
+        "date": today.isoformat(),
+        "collection_time": None if closed else opens_at.strftime("%H:%M"),
+        "calendar": None if day is None else day_dict(day),
+        "pupils": rows,
+    }
 
 
 def last_event_id(session: Session) -> int:
@@ -251,15 +274,6 @@ def surname_key(row: dict) -> tuple[str, str]:
     whole name, ignoring case."""
     name = row["name"].casefold()
     return (name.rsplit(" ", 1)[-1], name)
-
-
-def heartbeat_fresh(status: KioskStatus | None, now_utc: datetime, max_age: float) -> bool:
-    """Online: a heartbeat within ``max_age`` seconds of ``now_utc`` (naive UTC), not stopped."""
-    return (
-        status is not None
-        and status.stopped_at is None
-        and status.updated_at >= now_utc - timedelta(seconds=max_age)
-    )
 
 
 def locker_states(session: Session, config: Config, *, now: datetime | None = None) -> list[dict]:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from kiosk.errors import ActionError
-from kiosk.notify.addresses import clean_address
+from kiosk.inputs import clean_address
 from kiosk.store.events import Kind, record_event
 from kiosk.store.models import Pupil, StaffClass, StaffUser, WebSession
 from kiosk.timeutil import naive_utc

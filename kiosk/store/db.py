@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 15000
 #: the newest migration in kiosk/store/migrations/versions. Checked against Alembic's
 #: head by a test, and kept here so the kiosk starts without importing Alembic.
-SCHEMA_REVISION = "0003n"
+SCHEMA_REVISION = "0003c"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -69,13 +69,29 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file behind an SQLite URL; None for another database, ``:memory:`` or a ``file:`` URI.
+
+    The one place that turns a ``[database] url`` into a path: the engine, backup
+    and restore, ``doctor``'s disk check, the kiosk's status file and the
+    installer ask here. A malformed URL raises SQLAlchemy's ArgumentError.
+    """
+    parsed = make_url(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine for ``url``; for SQLite, create the folder and set the pragmas."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        database = parsed.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            _create_group_writable(Path(database).expanduser())
+        database = sqlite_file(url)
+        if database is not None:
+            _create_group_writable(database)
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

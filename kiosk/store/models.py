@@ -12,7 +12,7 @@ that changes it, so the two cannot disagree.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from sqlalchemy import (
     Boolean,
@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    Time,
     UniqueConstraint,
     text,
 )
@@ -124,6 +125,52 @@ class EarlyRelease(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class PupilException(Base):
+    """An agreed exception: the pupil keeps their phone (medical, SEND, young carer, other).
+
+    In force from ``starts_on`` to ``until`` inclusive (open-ended if None) unless
+    ended early (``ended_at``); see :func:`kiosk.policy.exception_in_force`.
+    ``review_on`` is when the school agreed to look at it again.
+    """
+
+    __tablename__ = "pupil_exceptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupils.id", ondelete="CASCADE"), index=True)
+    #: medical | send | young_carer | other
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    agreed_by: Mapped[str] = mapped_column(String(200))
+    starts_on: Mapped[date] = mapped_column(Date)
+    until: Mapped[date | None] = mapped_column(Date)
+    review_on: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(200))
+    end_reason: Mapped[str | None] = mapped_column(Text)
+    pupil: Mapped[Pupil] = relationship()
+
+
+class StaffArrangement(Base):
+    """A staff special arrangement the headteacher agreed (e.g. a phone for MFA codes).
+
+    ``staff_name`` is free text: the policy's staff are not all dashboard users.
+    """
+
+    __tablename__ = "staff_arrangements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_name: Mapped[str] = mapped_column(String(200), index=True)
+    arrangement: Mapped[str] = mapped_column(Text)
+    agreed_by: Mapped[str] = mapped_column(String(200))
+    starts_on: Mapped[date] = mapped_column(Date)
+    until: Mapped[date | None] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(200))
+    end_reason: Mapped[str | None] = mapped_column(Text)
+
+
 class StaffUser(Base):
     __tablename__ = "staff_users"
 
@@ -219,6 +266,9 @@ class Event(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     #: the kiosk's clock was unsynchronised or had gone backwards when recorded
     clock_suspect: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: JSON for the few kinds that need more than a reason; ``open_all``: the phones
+    #: in the lockers at that moment (pupil ids, not names, so a purge leaves none behind)
+    details: Mapped[str | None] = mapped_column(Text)
 
 
 class Holding(Base):
@@ -254,6 +304,27 @@ class KioskStatus(Base):
     last_tap_uid: Mapped[str | None] = mapped_column(String(20))
     last_tap_result: Mapped[str | None] = mapped_column(String(200))
     clock_ok: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class CalendarDay(Base):
+    """A day that differs from ``[policy]``: school closed, or collection at another time.
+
+    Term dates, INSET days, early finishes, and a "closing early" today (a row
+    with ``collect_from`` set to the minute the office closed the school).
+    """
+
+    __tablename__ = "calendar_days"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    on_date: Mapped[date] = mapped_column(Date, unique=True)
+    closed: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: local school time phones may be collected from; None on a closed day
+    collect_from: Mapped[time | None] = mapped_column(Time)
+    #: set by the office's "school closing early" (snow, heating failure) on the day itself
+    closing_early: Mapped[bool] = mapped_column(Boolean, default=False)
+    reason: Mapped[str] = mapped_column(Text)
+    set_by: Mapped[str] = mapped_column(String(200))
+    set_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Notice(Base):

@@ -27,6 +27,7 @@ from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 
 from kiosk.config import Config, DatabaseConfig, ReaderConfig, WebConfig
+from kiosk.devtools.ports import free_port
 from kiosk.school.pupils import add_pupil, approve_year5
 from kiosk.store.db import Database
 from kiosk.store.events import Kind, record_event
@@ -49,13 +50,6 @@ USERS = {
     "office": ("office", ()),
     "admin": ("admin", ()),
 }
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port nobody is using now (TCP by default)."""
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 ZONE = ZoneInfo("Europe/London")

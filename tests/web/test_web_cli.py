@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from kiosk.cli.base import cli
+from kiosk.cli.main import cli
 from kiosk.school.staff import authenticate
 from kiosk.store.db import Database
 from kiosk.store.events import Kind
@@ -138,7 +138,9 @@ def test_web_serves_the_dashboard_with_waitress(tmp_path, db):
     import time
     import urllib.request
 
-    from web.demoprocess import PHONELOCKER, free_port
+    from kiosk.devtools.ports import free_port
+
+    from ..conftest import PHONELOCKER
 
     port = free_port()
     config = tmp_path / "web.toml"

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from kiosk.devtools.ports import free_port
+
 from ..conftest import PHONELOCKER
-from .conftest import PASSWORD, free_port
+from .conftest import PASSWORD
 
 
 class WebProcess:

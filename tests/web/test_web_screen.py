@@ -7,8 +7,8 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from kiosk.locker.runtime_status import DISK_FULL, status_path, write_status
 from kiosk.store.models import KioskStatus
+from kiosk.store.runtime_status import DISK_FULL, status_path, write_status
 from web.screen import HOLD_SECONDS
 
 from .conftest import AMARA_CARD, LOCKER, login

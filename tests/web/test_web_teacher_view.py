@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
-from kiosk.cli.base import cli
+from kiosk.cli.main import cli
 from kiosk.store.models import KioskStatus, StaffClass, StaffUser
 from web.access import ANOTHER_CLASS, UNKNOWN_CARD
 

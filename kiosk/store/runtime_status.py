@@ -38,6 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from kiosk.config import Config
+from kiosk.store.db import sqlite_file
 
 FILE_NAME = "status.json"
 #: systemd's RuntimeDirectory=phonelocker, readable by group phonelocker (the web user)
@@ -66,9 +67,8 @@ def status_path(config: Config, environ: os._Environ | dict | None = None) -> Pa
         return Path(runtime.split(":")[0]) / FILE_NAME
     if SYSTEM_RUNTIME_DIRECTORY.is_dir():
         return SYSTEM_RUNTIME_DIRECTORY / FILE_NAME
-    url = make_url(config.database.url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        database = Path(url.database).expanduser()
+    database = sqlite_file(config.database.url)
+    if database is not None:
         return database.with_name(f"{database.name}.{FILE_NAME}")
     return Path(tempfile.gettempdir()) / f"phonelocker-{config.locker.id}.{FILE_NAME}"
 
