@@ -44,7 +44,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from kiosk.devtools.bench import machine_info, percentile, phonelocker_command, stop_child
+from kiosk.devtools.kiosk_process import phonelocker_command, stop_child
+from kiosk.devtools.measure import machine_info, percentile
 
 Echo = Callable[[str], Any]
 ZONE = "Europe/London"
@@ -145,7 +146,8 @@ def build_school(folder: Path, *, pupils: int, classes: int, days: int, port: in
 
     from kiosk.config import load_config
     from kiosk.locker.daemon import register_locker
-    from kiosk.school.importer import apply_import, parse_pupils_csv
+    from kiosk.school.importer import apply_import
+    from kiosk.school.pupil_csv import parse_pupils_csv
     from kiosk.school.staff import create_user
     from kiosk.store.db import Database, analyze
     from kiosk.store.events import INSERT_EVENT_TYPES, INSERT_EVENTS_SQL, event_values
@@ -528,11 +530,12 @@ def events_json(school: School, runs: int = 3) -> dict[str, Any]:
 def tap_figures(school: School | None, workdir: Path, taps: int) -> dict[str, float]:
     """Median and p95 ms from ``tap()`` to the lock pin, on ``school``'s database (taps
     by its pupils' cards) or, with None, on an empty one
-    (:func:`kiosk.devtools.bench.build_tap_rig`)."""
+    (:func:`kiosk.devtools.bench_rig.build_tap_rig`)."""
     from gpiozero.pins.mock import MockFactory
 
     from kiosk.config import parse_config
-    from kiosk.devtools.bench import TapRig, build_tap_rig, stamping_pin_class, tap_config, time_tap
+    from kiosk.devtools.bench import time_tap
+    from kiosk.devtools.bench_rig import TapRig, build_tap_rig, stamping_pin_class, tap_config
     from kiosk.locker.daemon import build_hardware
     from kiosk.locker.tap import KioskService
     from kiosk.store.db import Database

@@ -59,6 +59,21 @@ def run_phonelocker(
     )
 
 
+def stop_child(process: subprocess.Popen, timeout: float = 10.0) -> int:
+    """SIGTERM, wait up to ``timeout`` s, SIGKILL if it will not go; the exit code.
+
+    For children other than a kiosk (``phonelocker web`` in ``bench school``);
+    :meth:`KioskProcess.stop` does the same for a kiosk and records the timing.
+    """
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.wait()
+
+
 class KioskProcess:
     """``phonelocker --config CFG kiosk`` (or other ``args``) as a child process.
 

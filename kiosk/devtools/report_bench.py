@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from kiosk.config import Config, DatabaseConfig
-from kiosk.devtools.bench import machine_info
+from kiosk.devtools.measure import machine_info
 from kiosk.store.db import Database
 from kiosk.store.events import Kind, event_values
 from kiosk.store.models import Bay, Card, Event, Holding, Locker, Pupil, Year5Approval
