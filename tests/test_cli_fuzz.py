@@ -28,7 +28,8 @@ HOSTILE = [
     "9999-12-31", "0000-00-00", "\x1b[2J", "a\nb", "x" * 5000, "ünïcødé ☃", "bay:x:999",
 ]
 #: commands that run until stopped: only their refusals are fuzzed, in subprocesses below
-LONG_RUNNING = {("kiosk",), ("web",), ("demo",), ("bench",), ("hw-test",)}
+# bench school builds two schools and serves them for a minute: its options are click types
+LONG_RUNNING = {("kiosk",), ("web",), ("demo",), ("bench",), ("bench", "school"), ("hw-test",)}
 #: good values for the parameters a command requires, so the fuzzed one is reached
 GOOD = {
     "name": "Fuzz Pupil", "year": "6", "class_name": "6K", "by": "Mrs Head", "actor": "Mrs Head",
