@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import socket
 from dataclasses import replace
-from datetime import timedelta
+from datetime import time, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from kiosk.calendar.days import DayEntry, set_day
 from kiosk.notify.finder import is_closed
 from kiosk.notify.outbox import backoff
 from kiosk.notify.run import run_notify
@@ -140,6 +141,28 @@ def test_no_notice_on_a_closed_day(setup, smtp):
     for minutes in range(0, 600, 60):
         run(database, config, saturday + timedelta(minutes=minutes))
     assert smtp.mailbox.messages == [] and notices(database) == []
+
+
+def test_the_calendar_closes_a_weekday_and_moves_the_collection_time(setup, smtp):
+    config, database, ids = setup
+    inset = at("2025-12-03T16:30:00")  # a Wednesday the calendar closes
+    with database.session() as session:
+        set_day(session, DayEntry(inset.date(), True, None, "INSET day"), by="office",
+                now=TUESDAY_0841)
+        set_day(session, DayEntry(TUESDAY_0841.date(), False, time(13, 30), "end of term"),
+                by="office", now=TUESDAY_0841)
+        assert is_closed(session, inset.date()) and not is_closed(session, TUESDAY_0841.date())
+        hold(session, ids["Ada Lovelace"], at("2025-12-02T08:30:00"))
+        session.commit()
+    # Tuesday's collection is at 13:30: 30 minutes later the office hears of Ada's phone
+    run(database, config, at("2025-12-02T13:59:00"))
+    assert notices(database) == []
+    run(database, config, at("2025-12-02T14:01:00"))
+    assert [n.kind for n in notices(database)] == ["not_collected"]
+    # the closed Wednesday: no notice at all, though the phone is still there
+    for minutes in range(0, 300, 60):
+        run(database, config, inset + timedelta(minutes=minutes))
+    assert [n.kind for n in notices(database)] == ["not_collected"]
 
 
 # --- overnight --------------------------------------------------------------------

@@ -15,15 +15,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from kiosk.calendar.days import school_day_on
 from kiosk.config import Config, NotifyConfig
 from kiosk.notify import compose
 from kiosk.notify.compose import HeldPhone, Message, Reader
 from kiosk.notify.outbox import Queued
+from kiosk.policy import collection_time
 from kiosk.school.heartbeats import heartbeat_fresh
 from kiosk.school.queries import day_bounds_utc
 from kiosk.store.events import Kind
@@ -39,12 +41,18 @@ ALARM_KINDS = (Kind.FORCED_DOOR.value, Kind.OVERRIDE.value)
 
 
 def is_closed(session: Session, day: date) -> bool:
-    """Whether the school is closed on ``day`` (local): for now Saturday and Sunday.
+    """Whether the school is closed on ``day`` (local): Saturday, Sunday, or a day the
+    school calendar marks closed (holidays, INSET days, a snow day)."""
+    if day.weekday() >= 5:
+        return True
+    entry = school_day_on(session, day)
+    return entry is not None and entry.closed
 
-    The one seam for the school calendar (issue 11): terms, holidays and
-    INSET days belong here.
-    """
-    return day.weekday() >= 5
+
+def collection_time_on(session: Session, config: Config, day: date) -> time:
+    """The day's collection time: the calendar's when it sets one (an early finish,
+    closing early), else ``[policy]``'s for that weekday."""
+    return collection_time(config.policy, day, school_day_on(session, day))
 
 
 # --- who hears --------------------------------------------------------------------
@@ -123,7 +131,7 @@ def find_not_collected(session: Session, config: Config, now: datetime) -> list[
     today = local_now.date()
     if notify is None or is_closed(session, today):
         return []
-    collect_from = config.policy.collection_time(today.weekday())
+    collect_from = collection_time_on(session, config, today)
     deadline = datetime.combine(today, collect_from, tzinfo=config.policy.zone)
     if now < deadline + timedelta(minutes=notify.not_collected_after_minutes):
         return []
@@ -149,7 +157,7 @@ def find_overnight(session: Session, config: Config, now: datetime) -> list[Queu
     today = local_now.date()
     if notify is None or is_closed(session, today):
         return []
-    if local_now.time() >= config.policy.collection_time(today.weekday()):
+    if local_now.time() >= collection_time_on(session, config, today):
         return []
     start, _end = day_bounds_utc(today, config)
     phones = held_phones(session, config, start)
