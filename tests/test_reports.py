@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from kiosk.devtools.report_bench import build_school_year
 from kiosk.policy import Refusal
+from kiosk.registers.exceptions import add_exception
 from kiosk.reports.figures import Counts, build_report
 from kiosk.reports.render import render_csv, render_file
 from kiosk.reports.words import REFUSAL_WORDS, refusal_words
@@ -85,6 +86,25 @@ def test_a_class_report_has_only_that_class_and_no_school_wide_facts(week, confi
     assert report.refusal_totals == EXPECTED_REFUSALS_6K  # no unknown cards, no Year 5
     assert report.overrides == []
     assert report.approvals == []
+
+
+def test_the_report_lists_the_agreed_exceptions_in_force_in_the_range(week, config):
+    zone = config.policy.zone
+    with week.session() as session:
+        pupils = {p.name: p for p in session.scalars(select(Pupil))}
+        amara, grace = pupils["Amara Okafor"], pupils["Grace Mensah"]
+        add_exception(session, amara, kind="medical", reason="glucose monitor",
+                      agreed_by="Mrs Head", now=AFTER, zone=zone,
+                      starts_on=MONDAY - timedelta(days=30))
+        # over before the week began: not in this report
+        add_exception(session, grace, kind="young_carer", reason="cares for her mother",
+                      agreed_by="Mrs Head", now=AFTER - timedelta(days=60), zone=zone,
+                      starts_on=MONDAY - timedelta(days=60), until=MONDAY - timedelta(days=1))
+        session.commit()
+    assert report_for(week, config).exceptions == [
+        f"Amara Okafor (6K): medical, agreed by Mrs Head, "
+        f"from {MONDAY - timedelta(days=30):%-d %b %Y}"]
+    assert report_for(week, config, classes=["5R"]).exceptions == []
 
 
 def test_a_range_of_one_day_counts_only_that_day(week, config):
@@ -186,7 +206,7 @@ def test_html_file_is_standalone_with_charts_and_text_alternatives(week, config)
     assert 'role="img"' in html and "<desc" in html
     assert "Phones handed in, by week" in html
     assert "w/c 30 Mar 2026: 53.8\u00a0% by 08:45, 65.4\u00a0% at all" in html  # the <desc>
-    assert "No exceptions register yet" in html
+    assert "No agreed exceptions were in force in this period." in html
     assert "fire drill" in html and "inhaler needed" in html
 
 

@@ -28,8 +28,8 @@ Definitions (also in docs/operations.md, "Reading the report"):
   Taps by a card nobody has (unknown, random ID) belong to no class, and
   appear, with **emergency unlocks** (``override`` events; "open all" when
   every bay was opened), only in a whole-school report.
-* **Year 5 approvals in force** at any time in the range, and **exceptions**
-  (a seam: :func:`exceptions_in_force`; no exceptions register yet).
+* **Year 5 approvals in force** at any time in the range, and the **agreed
+  exceptions** (the register in :mod:`kiosk.registers`) in force on any day of it.
 
 Speed (measured with ``phonelocker bench report``): one query for the events
 (four columns, the tap kinds, in the range plus :data:`LOOKBACK_DAYS` before it
@@ -53,7 +53,8 @@ from sqlalchemy.orm import Session
 
 from kiosk.config import Config
 from kiosk.policy import Approval, approval_in_force, local_day_bounds
-from kiosk.store.models import Event, Pupil, Year5Approval
+from kiosk.registers.exceptions import kind_words
+from kiosk.store.models import Event, Pupil, PupilException, Year5Approval
 from kiosk.store.prepared import Prepared
 
 #: the "handed in by" times, local; after the last one a hand-in is "later"
@@ -184,13 +185,27 @@ def monday(day: date) -> date:
 
 
 def exceptions_in_force(session: Session, start: date, end: date, classes: list[str] | None
-                        ) -> list:
-    """Exceptions to the policy in force in the range: the seam for issue 11's register.
-
-    There is no exceptions register yet, so this is always empty; the report
-    says "no exceptions register yet" rather than "no exceptions".
-    """
-    return []
+                        ) -> list[str]:
+    """The agreed exceptions (the register, :mod:`kiosk.registers`) in force on any day of
+    ``start..end``, one line each: who, what, agreed by whom, from when until when."""
+    query = (
+        select(PupilException, Pupil.name, Pupil.class_name)
+        .join(Pupil, Pupil.id == PupilException.pupil_id)
+        .where(PupilException.starts_on <= end,
+               or_(PupilException.until.is_(None), PupilException.until >= start))
+        .order_by(Pupil.class_name, Pupil.name, PupilException.id)
+    )
+    if classes is not None:
+        query = query.where(Pupil.class_name.in_(classes))
+    lines = []
+    for row, name, class_name in session.execute(query):
+        if row.ended_at is not None and row.ended_at.date() < start:
+            continue  # ended before the range began
+        until = f" until {row.until:%-d %b %Y}" if row.until else ""
+        ended = f", ended {row.ended_at:%-d %b %Y}" if row.ended_at else ""
+        lines.append(f"{name} ({class_name}): {kind_words(row.kind)}, agreed by "
+                     f"{row.agreed_by}, from {row.starts_on:%-d %b %Y}{until}{ended}")
+    return lines
 
 
 def _naive(moment: datetime) -> datetime:
