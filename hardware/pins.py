@@ -37,7 +37,7 @@ def make_pin_factory(name: str) -> Factory:
     try:
         factory_class = getattr(importlib.import_module(module_name), class_name)
         return factory_class()
-    except Exception as error:  # noqa: BLE001 - every failure here means the same to the user
+    except Exception as error:
         raise GPIOUnavailable(
             f"cannot open GPIO with pin factory {name!r} ({type(error).__name__}: {error}). "
             "Check that this is a Raspberry Pi, that the library is installed "

@@ -173,7 +173,7 @@ class CardReader:
                 clf = self._open()
                 self._rounds = 0
                 self._read_until_fault(clf)
-            except Exception as error:  # noqa: BLE001 - any fault: close, back off, reopen
+            except Exception as error:
                 message = f"{type(error).__name__}: {error}"
                 if self._stop.is_set():
                     break

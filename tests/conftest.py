@@ -57,7 +57,7 @@ def real_now(tz: tzinfo = UTC) -> datetime:
 def pytest_configure(config: pytest.Config) -> None:
     # Before any test (and any fixture) runs, in the controller and in each xdist
     # worker: the session's in-process clock starts at the instant and ticks on.
-    global _travel
+    global _travel  # noqa: PLW0603 - one travel for the whole session, stopped at its end
     moment = requested_now()
     if moment is not None and _travel is None:
         _travel = time_machine.travel(moment, tick=True)
@@ -65,7 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    global _travel
+    global _travel  # noqa: PLW0603
     if _travel is not None:
         _travel.stop()
         _travel = None
@@ -125,7 +125,8 @@ def run_cli(config_file: Path, *args: str, check: bool = True, timeout: float = 
     """Run the real ``phonelocker`` console script as a subprocess."""
     env = {**os.environ, "PHONELOCKER_CONFIG": str(config_file)}
     result = subprocess.run(
-        [PHONELOCKER, *args], capture_output=True, text=True, timeout=timeout, env=env, **kwargs
+        [PHONELOCKER, *args], check=False, capture_output=True, text=True, timeout=timeout,
+        env=env, **kwargs,
     )
     if check and result.returncode != 0:
         raise AssertionError(

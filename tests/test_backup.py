@@ -66,7 +66,7 @@ def test_backup_during_taps_is_consistent_and_restores_identically(tmp_path, moc
                 commits.append(time.monotonic())
                 index += 1
                 moment += timedelta(seconds=90)  # past the debounce and the grace period
-        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+        except BaseException as error:
             errors.append(error)
 
     writer = threading.Thread(target=taps, daemon=True)

@@ -79,7 +79,7 @@ def test_a_stale_cache_is_read_again_by_the_tap_itself(kiosk, monkeypatch):
 
 
 def test_a_new_local_day_reads_its_own_entry(kiosk, monkeypatch):
-    service, clock, db, config = kiosk
+    service, clock, db, _config = kiosk
     monkeypatch.setattr(service_module, "SCHOOL_DAY_MAX_AGE", 3600.0)
     service.tap(AMARA)
     assert service.tap(AMARA).decision.reason == "too_early"  # cached: no entry today

@@ -14,7 +14,7 @@ from kiosk.timeutil import utcnow
 def test_a_stale_unlock_expires_and_is_audited(db):
     with db.session() as session:
         session.add(Locker(id="6k", name="6K"))
-        old, fresh = queue_unlock(session, actor="Office", reason="fire", locker_id="6k") + \
+        old, _fresh = queue_unlock(session, actor="Office", reason="fire", locker_id="6k") + \
             queue_unlock(session, actor="Office", reason="drill", locker_id="6k")
         old.created_at = utcnow() - timedelta(minutes=30)
         session.commit()

@@ -12,6 +12,7 @@ heartbeat case is tests/test_disk_full.py.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 
@@ -42,7 +43,7 @@ NO_LIMIT = 1073741823  # SQLite's default max_page_count
 def rising_edges(pin, since: int) -> int:
     """How often ``pin`` went on after its ``since``-th recorded state (MockPin.states)."""
     states = pin.states[max(since - 1, 0):]
-    return sum(1 for a, b in zip(states, states[1:], strict=False) if not a.state and b.state)
+    return sum(1 for a, b in itertools.pairwise(states) if not a.state and b.state)
 
 
 @pytest.fixture
@@ -159,7 +160,7 @@ def test_disk_full_refuses_the_tap_says_so_flashes_red_and_recovers(school, mock
 def test_kiosk_restarted_on_a_full_disk_runs_and_says_so(school, mock_factory):
     """Restarted (watchdog, power cut) while the disk is full, the kiosk must not exit at once
     (and again every 2 s): it starts, refuses taps, and writes its status file."""
-    config, db = school
+    config, _db = school
     kiosk_db = Database(config.database.url)
 
     @event.listens_for(kiosk_db.engine, "connect")

@@ -26,7 +26,7 @@ def hardware(mock_factory):
 @pytest.mark.parametrize("seconds", [float("inf"), float("nan"), 1e9, 0, -1, True])
 def test_absurd_unlock_is_refused_and_the_bay_stays_locked(hardware, mock_factory, seconds):
     threads = threading.active_count()
-    with pytest.raises(ValueError, match="unlock for .* refused"):
+    with pytest.raises(ValueError, match=r"unlock for .* refused"):
         hardware.unlock(1, seconds)
     assert hardware.bays[1].locked
     assert mock_factory.pin(17).state is False

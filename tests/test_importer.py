@@ -227,7 +227,7 @@ def test_import_creates_pupils_cards_and_events(db: Database):
         amelia = pupils["Amelia Jones"]
         assert (amelia.year, amelia.class_name, amelia.external_id) == (6, "6J", "A123456789012")
         assert [c.uid for c in amelia.cards if c.active] == ["04A1B2C3D4E5F6"]
-        assert [o.pupil_id for o in result.rows][0] == amelia.id
+        assert next(o.pupil_id for o in result.rows) == amelia.id
 
         kinds = [e.kind for e in session.scalars(select(Event).order_by(Event.id))]
         assert kinds.count(Kind.PUPIL_ADDED) == 5 and kinds.count(Kind.ENROL) == 2
@@ -399,7 +399,7 @@ def test_card_of_pupil_in_file_who_keeps_no_other_card_is_refused(db: Database):
         csv_bytes("UPN,Name,Year,Class,Card", "A1,Amy Smith,6,6A,", "B1,Ben Jones,6,6A,04A1B2C3")
     )
 
-    with db.session() as session, pytest.raises(ActionError, match="belongs to Amy Smith.*row 2"):
+    with db.session() as session, pytest.raises(ActionError, match=r"belongs to Amy Smith.*row 2"):
         apply_import(session, plan, actor="office")
 
     assert count(db, Pupil) == 1

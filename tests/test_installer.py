@@ -541,7 +541,8 @@ def test_script_syntax_and_shellcheck() -> None:
     if shellcheck is None:
         pytest.skip("shellcheck not installed (apt install shellcheck); bash -n passed")
     result = subprocess.run(
-        [shellcheck, "--shell=bash", str(script)], capture_output=True, text=True, timeout=60
+        [shellcheck, "--shell=bash", str(script)], check=False, capture_output=True, text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stdout
 
@@ -557,8 +558,8 @@ def udev_rules() -> list[list[tuple[str, str, str]]]:
     """Each rule line as (key, operator, value) tokens; fails on a malformed token."""
     rules = []
     text = (SYSTEMD_DIR / "60-phonelocker-nfc.rules").read_text()
-    for line in text.splitlines():
-        line = line.strip()
+    for raw in text.splitlines():
+        line = raw.strip()
         if not line or line.startswith("#"):
             continue
         rule = []

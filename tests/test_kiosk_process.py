@@ -77,7 +77,7 @@ def test_tap_hands_in_then_collects_after_collection_time(school, tmp_path):
     assert row["state"] == "collected" and row["collected_at"] is not None
     kinds = [e["kind"] for e in json_cli(config_file, "events") if e["card_uid"] == AMARA]
     assert kinds == ["enrol", "deposit", "refused", "collect"]
-    refused = [e for e in json_cli(config_file, "events") if e["kind"] == "refused"][0]
+    refused = next(e for e in json_cli(config_file, "events") if e["kind"] == "refused")
     assert refused["reason"] == "too_early" and refused["pupil_id"] == pupil_id
     for event in json_cli(config_file, "events"):
         assert {"id", "at", "kind", "pupil_id", "card_uid", "locker", "bay", "actor",

@@ -122,7 +122,7 @@ def test_not_collected_follows_the_school_zone_in_summer(tmp_path, smtp):
 
 
 def test_a_phone_collected_in_time_is_not_reported(setup, smtp):
-    config, database, ids = setup
+    config, database, _ids = setup
     run(database, config, at("2025-12-02T15:50:00"))  # nothing held
     assert smtp.mailbox.messages == [] and notices(database) == []
 

@@ -91,7 +91,7 @@ def test_reader_is_reopened_soon_after_an_outage_of_any_length(outage, caplog):
     played.reader = reader
     with caplog.at_level(logging.DEBUG, logger="hardware.reader"):
         reader.run()
-    reopened = [t for t in played.opens if t >= played.ends][0]
+    reopened = next(t for t in played.opens if t >= played.ends)
     # first open after the outage, then one sense round (0.5 s here; ~1 s on udp)
     assert reopened - played.ends <= reader.backoff_max
     assert played.recovered_at - played.ends <= RECOVERY_TARGET_SECONDS

@@ -35,7 +35,7 @@ def sqlite_error(tmp_path, *statements: str) -> BaseException:
         with engine.begin() as connection:
             for statement in statements:
                 connection.execute(text(statement))
-    except Exception as error:  # noqa: BLE001 - the error is the result
+    except Exception as error:
         return error
     finally:
         engine.dispose()

@@ -93,7 +93,7 @@ def setup(tmp_path, mock_factory):
             amara_id = amara.id
         clock = Clock(datetime.fromisoformat(start))
         hardware = build_hardware(
-            config, mock_factory, on_forced=lambda bay: service.forced_door(bay)
+            config, mock_factory, on_forced=lambda bay: service.forced_door(bay),  # noqa: PLW0108 - service comes next
         )
         service = KioskService(config, db, hardware, clock=clock)
         opened.append((hardware, db))
@@ -116,7 +116,7 @@ def events(db, kind=None):
 
 
 def test_deposit_records_then_pulses_lock_and_relocks(setup, mock_factory):
-    service, clock, db, amara_id = setup()
+    service, _clock, db, amara_id = setup()
     outcome = service.tap(AMARA)
     assert outcome.decision.action is Action.DEPOSIT
     # The event and the holding were committed before tap() returned.
@@ -130,7 +130,7 @@ def test_deposit_records_then_pulses_lock_and_relocks(setup, mock_factory):
 
 
 def test_refusal_keeps_locked_red_light_long_beep(setup, mock_factory):
-    service, clock, db, _ = setup()
+    service, _clock, db, _ = setup()
     outcome = service.tap(HARRY)
     assert outcome.decision.action is Action.REFUSE
     assert events(db, "refused")[0].reason == "year_not_allowed"
@@ -146,7 +146,7 @@ def test_green_feedback_is_a_short_beep(setup, mock_factory):
 
 
 def test_unknown_card_refused_and_recorded(setup, mock_factory):
-    service, clock, db, _ = setup()
+    service, _clock, db, _ = setup()
     service.tap("DEADBEEF")
     refused = events(db, "refused")[0]
     assert refused.card_uid == "DEADBEEF" and refused.pupil_id is None
@@ -185,7 +185,7 @@ def test_early_release_lets_pupil_collect(setup):
 
 
 def test_repeat_tap_in_grace_reopens_without_changing_state(setup, mock_factory):
-    service, clock, db, amara_id = setup()
+    service, clock, db, _amara_id = setup()
     service.tap(AMARA)
     wait_for_states(mock_factory.pin(LOCK), 3)  # relocked
     clock.advance(10)  # past debounce, inside grace
@@ -209,7 +209,7 @@ def test_debounced_tap_is_ignored_and_not_recorded(setup, mock_factory):
 
 
 def test_lock_stays_locked_when_recording_fails(setup, mock_factory, monkeypatch):
-    service, clock, db, _ = setup()
+    service, _clock, db, _ = setup()
 
     def disk_full(*_args, **_kwargs):
         raise sqlite3.OperationalError("database or disk is full")
@@ -259,7 +259,7 @@ def test_door_shut_after_opening_relocks_early(setup, mock_factory):
 
 
 def test_door_opened_while_locked_is_recorded_as_forced(setup, mock_factory):
-    service, clock, db, _ = setup()
+    _service, _clock, db, _ = setup()
     door = mock_factory.pin(DOOR)
     door.drive_low()
     door.drive_high()  # opened with the lock locked
@@ -319,7 +319,7 @@ def test_taps_by_other_cards_during_an_enrolment_go_on_as_usual(setup, mock_fact
 
 
 def test_enrolment_expires_with_no_card(setup):
-    service, clock, db, amara_id = setup()
+    service, clock, _db, amara_id = setup()
     service.begin_enrolment(command_id=1, pupil_id=amara_id, actor="office", now=clock())
     assert service.finish_enrolment(clock()) is None  # still waiting
     clock.advance(61)
@@ -329,7 +329,7 @@ def test_enrolment_expires_with_no_card(setup):
 
 def test_enrolment_gives_the_card_uid_as_data_not_in_its_message(setup):
     # The daemon records the enrolled card on the command from this field.
-    service, clock, db, amara_id = setup()
+    service, clock, _db, amara_id = setup()
     service.begin_enrolment(command_id=1, pupil_id=amara_id, actor="office", now=clock())
     service.tap("04AABBCCDDEEFF")
     assert service.finish_enrolment(clock()).card_uid == "04AABBCCDDEEFF"
@@ -340,7 +340,7 @@ def test_enrolment_gives_the_card_uid_as_data_not_in_its_message(setup):
 
 def test_an_ignored_tap_does_not_replace_the_last_tap_shown(setup):
     # The locker screen and the lockers panel keep showing the hand-in, not "ignore".
-    service, clock, db, _ = setup()
+    service, clock, _db, _ = setup()
     service.tap(AMARA)
     first = service.last_tap
     clock.advance(1)  # within debounce_seconds: the card is still on the reader

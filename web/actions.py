@@ -33,7 +33,7 @@ from kiosk.inputs import InputError
 from web.access import db_session
 
 
-class staff_action:  # noqa: N801 - used like a function, as contextlib's are
+class staff_action:
     """Commit the request's session and flash ``done``'s message, or roll back and flash
     ``"{failure}: {error}"``."""
 

@@ -83,7 +83,7 @@ class DbIdConverter(IntegerConverter):
 
     regex = rf"[0-9]{{1,{MAX_DB_ID_DIGITS}}}"  # ASCII only: \d also matches other scripts
 
-    def __init__(self, map, *args, **kwargs) -> None:  # noqa: A002 - werkzeug's name
+    def __init__(self, map, *args, **kwargs) -> None:
         super().__init__(map, min=1, max=MAX_DB_ID)
 
 

@@ -32,7 +32,7 @@ def sqlite_path(url: str) -> Path:
     """The file behind an SQLite URL; any other database is refused with a pointer."""
     try:
         parsed = make_url(url)
-    except Exception as error:  # noqa: BLE001 - sqlalchemy raises several kinds
+    except Exception as error:
         raise MaintenanceError(f"cannot read the database URL: {error}") from None
     backend = parsed.get_backend_name()
     if backend != "sqlite":
@@ -182,7 +182,7 @@ def remove_sidecars(path: Path) -> None:
 def is_sqlite_url(url: str) -> bool:
     try:
         return make_url(url).get_backend_name() == "sqlite"
-    except Exception:  # noqa: BLE001 - a bad URL is not SQLite; sqlite_path says why
+    except Exception:
         return False
 
 

@@ -23,7 +23,7 @@ def register(cli: click.Group, command) -> None:
         database = ctx.database(check=False)
         try:
             database.upgrade()
-        except Exception as error:  # noqa: BLE001 - report any driver error plainly
+        except Exception as error:
             raise DatabaseError(f"migration failed: {error}") from error
         from kiosk.store.db import current_revision
 

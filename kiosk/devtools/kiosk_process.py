@@ -201,8 +201,8 @@ class KioskProcess:
 
     def _read(self) -> None:
         assert self.process is not None and self.process.stdout is not None
-        for line in self.process.stdout:
-            line = line.rstrip("\n")
+        for raw in self.process.stdout:
+            line = raw.rstrip("\n")
             self.output.append(line)
             if self.on_line is not None:
                 self.on_line(line)

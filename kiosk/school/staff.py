@@ -99,8 +99,8 @@ def check_classes(session: Session, classes: list[str] | tuple[str, ...]) -> lis
     by_folded = {name.casefold(): name for name in known}
     cleaned: list[str] = []
     unknown: list[str] = []
-    for name in classes:
-        name = (name or "").strip()
+    for given in classes:
+        name = (given or "").strip()
         if not name:
             continue
         if not CLASS_PATTERN.match(name):

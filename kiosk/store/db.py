@@ -183,7 +183,7 @@ def check_schema(engine: Engine) -> None:
     """Raise :class:`DatabaseError` unless the schema is at the shipped head."""
     try:
         current = current_revision(engine)
-    except Exception as error:  # noqa: BLE001 - any driver error means "cannot open"
+    except Exception as error:
         raise DatabaseError(f"cannot open the database: {error}") from error
     if current is None:
         if inspect(engine).get_table_names():

@@ -37,7 +37,7 @@ class _Recording(ImmutableMultiDict):
 
     where = "args"
 
-    def get(self, key, default=None, type=None):  # noqa: A002 - MultiDict's signature
+    def get(self, key, default=None, type=None):
         _read.add((self.where, key))
         return super().get(key, default, type)
 
@@ -45,7 +45,7 @@ class _Recording(ImmutableMultiDict):
         _read.add((self.where, key))
         return super().__getitem__(key)
 
-    def getlist(self, key, type=None):  # noqa: A002
+    def getlist(self, key, type=None):
         _read.add((self.where, key))
         return super().getlist(key, type)
 
