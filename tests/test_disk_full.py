@@ -67,16 +67,15 @@ def wait_until(predicate, timeout: float, what: str):
         time.sleep(0.1)
 
 
-@pytest.fixture
-def locker(tmp_path: Path):
-    """Two bays, a Year 6 pupil for each (deposits are allowed at any time), an office login."""
+def two_bay_school(tmp_path: Path, unlock_seconds: float, extra: str = ""):
+    """Two bays, a Year 6 pupil for each (deposits are allowed at any time), an office
+    login: ``(config_file, config, db)``, the database migrated and seeded."""
     config_file = write_config(
         tmp_path,
-        "[locker]\nunlock_seconds = 4\n"
+        f"[locker]\nunlock_seconds = {unlock_seconds}\n"
         "[[locker.bays]]\nnumber = 1\nlock_pin = 17\ndoor_pin = 27\n"
         "[[locker.bays]]\nnumber = 2\nlock_pin = 5\ndoor_pin = 6\n"
-        "[policy]\ndebounce_seconds = 0\ngrace_seconds = 0\n"
-        "[web]\noffline_after_seconds = 6\n",
+        "[policy]\ndebounce_seconds = 0\ngrace_seconds = 0\n" + extra,
     )
     config = load_config(config_file)
     db = Database(config.database.url)
@@ -90,6 +89,13 @@ def locker(tmp_path: Path):
                               password_hash=generate_password_hash(PASSWORD,
                                                                    method="scrypt:1024:8:1")))
         session.commit()
+    return config_file, config, db
+
+
+@pytest.fixture
+def locker(tmp_path: Path):
+    config_file, config, db = two_bay_school(
+        tmp_path, 4, "[web]\noffline_after_seconds = 6\n")
     db.dispose()  # folds the WAL into the file: the kiosk starts a fresh WAL
     return config_file, config
 

@@ -19,21 +19,17 @@ import time
 import pytest
 from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
-from werkzeug.security import generate_password_hash
 
 from hardware.virtual_card import present_card
-from kiosk.config import load_config
 from kiosk.locker.clock import ClockGuard
 from kiosk.locker.daemon import Kiosk
-from kiosk.school.pupils import add_pupil
 from kiosk.store.db import Database
 from kiosk.store.events import Kind, record_event
-from kiosk.store.models import Event, Pupil, StaffUser
+from kiosk.store.models import Event, Pupil
 from kiosk.store.runtime_status import DISK_FULL, read_status
 from web import create_app
 
-from .conftest import write_config
-from .test_disk_full import wait_until
+from .test_disk_full import two_bay_school, wait_until
 
 AMARA, BEN = "04A1B2C3D4E5F6", "04B1B2C3D4E5F7"
 PASSWORD = "correct horse battery staple"
@@ -48,25 +44,7 @@ def rising_edges(pin, since: int) -> int:
 
 @pytest.fixture
 def school(tmp_path):
-    config_file = write_config(
-        tmp_path,
-        "[locker]\nunlock_seconds = 2\n"
-        "[[locker.bays]]\nnumber = 1\nlock_pin = 17\ndoor_pin = 27\n"
-        "[[locker.bays]]\nnumber = 2\nlock_pin = 5\ndoor_pin = 6\n"
-        "[policy]\ndebounce_seconds = 0\ngrace_seconds = 0\n",
-    )
-    config = load_config(config_file)
-    db = Database(config.database.url)
-    db.upgrade()
-    with db.session() as session:
-        add_pupil(session, name="Amara Okafor", year=6, class_name="6K", card_uid=AMARA,
-                  bay=1, actor="test")
-        add_pupil(session, name="Ben Adeyemi", year=6, class_name="6K", card_uid=BEN,
-                  bay=2, actor="test")
-        session.add(StaffUser(username="office", role="office", active=True,
-                              password_hash=generate_password_hash(PASSWORD,
-                                                                   method="scrypt:1024:8:1")))
-        session.commit()
+    _config_file, config, db = two_bay_school(tmp_path, 2)
     yield config, db
     db.dispose()
 
