@@ -305,6 +305,11 @@ def locker_states(session: Session, config: Config, *, now: datetime | None = No
                 "last_tap_uid": status.last_tap_uid if status else None,
                 "last_tap_result": status.last_tap_result if status else None,
                 "clock_ok": bool(status.clock_ok) if status else None,
+                # with a central database (kiosk/sync), as the kiosk last reported
+                "last_sync": iso_local(status.last_sync_at if status else None, config),
+                "pending_events": status.pending_events if status else None,
+                "offline_since": iso_local(status.offline_since if status else None, config),
+                "sync_error": status.sync_error if status else None,
             }
         )
     return result
@@ -315,6 +320,7 @@ def event_dict(event, config: Config, iso=None) -> dict:
     ``iso`` a :func:`local_iso` converter, for many rows."""
     return {
         "id": event.id,
+        "uid": getattr(event, "uid", None),
         "at": iso(event.at) if iso is not None else iso_local(event.at, config),
         "kind": event.kind,
         "pupil_id": event.pupil_id,
