@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 from sqlalchemy import func, select
 
-from kiosk.school.pupils import add_pupil, office_takes_phone, get_pupil, revoke_card
+from kiosk.school.pupils import add_pupil, get_pupil, office_takes_phone, revoke_card
 from kiosk.store.db import Database
 from kiosk.store.events import Kind
 from kiosk.store.models import Card, Event, Holding, Pupil
+from kiosk.sync.join import JoinNeedsAttention
 from tests.sync_helpers import Clock, School, morning
 
 AMARA, BEN = "04A1B2C3D4E5F6", "04B1B2C3D4E5F6"
@@ -159,3 +163,106 @@ def test_a_standalone_school_joins_matched_by_upn_without_duplicates(school, tmp
         assert session.scalar(select(func.count()).select_from(Card)) == 3
     with k6.db.session() as session:
         assert get_pupil(session, zed.id).name == "Zed Local"
+
+
+def test_a_join_that_cannot_match_safely_writes_nothing_and_says_who(school):
+    with school.central.session() as session:  # two central pupils of that name and class
+        add_pupil(session, name="Sam Lee", year=6, class_name="6K", actor="office")
+        add_pupil(session, name="Sam Lee", year=6, class_name="6K", actor="office")
+        session.commit()
+    k6 = school.kiosk("6k", "6K")
+    with k6.db.session() as session:
+        add_pupil(session, name="Sam Lee", year=6, class_name="6K", actor="office")
+        session.commit()
+    with pytest.raises(JoinNeedsAttention, match=r"Sam Lee \(6K\)"):
+        k6.sync()
+    with school.central.session() as session:
+        assert session.scalar(select(func.count()).select_from(Pupil)) == 4
+
+
+def test_sync_status_and_lockers_json_say_where_the_kiosk_is(school):
+    from tests.conftest import run_cli
+
+    k6 = school.kiosk("6k", "6K")
+    k6.sync()
+    k6.tap(AMARA)
+    document = json.loads(run_cli(k6.config_file, "sync", "status", "--json").stdout)
+    assert document["central"] == school.central_url
+    assert document["connected"] is True  # the kiosk is not running: it connected itself
+    assert document["pending_events"] >= 1  # the deposit, not yet sent
+    assert document["last_error"] is None
+    k6.sync()
+    document = json.loads(run_cli(k6.config_file, "sync", "status", "--json").stdout)
+    assert document["pending_events"] == 0
+    dashboard = school.root / "dashboard.toml"
+    dashboard.write_text(f'[database]\nurl = "{school.central_url}"\n'
+                         f'[web]\nsecret_key_file = "{school.root / "key"}"\n')
+    lockers = json.loads(run_cli(dashboard, "lockers", "--json").stdout)
+    [row] = [row for row in lockers if row["id"] == "6k"]
+    assert row["last_sync"] is not None and row["pending_events"] == 0
+
+
+def test_a_password_never_shows_in_sync_status(tmp_path):
+    from kiosk.sync.central import display_url
+
+    shown = display_url("postgresql+psycopg://kiosk:s3cret@db.school.lan/phonelocker")
+    assert "s3cret" not in shown and "kiosk" in shown
+
+
+@pytest.mark.parametrize("body, message", [
+    ('[central]\npoll_seconds = 1\n', "[central].url: missing"),
+    ('[central]\nurl = "mysql://x/y"\n', "not supported"),
+    ('[central]\nurl = "nonsense"\n', "is not a database URL"),
+    ('[central]\nurl = "postgresql+psycopg://k@db/s"\npoll_seconds = 0\n', "poll_seconds"),
+    ('[central]\nurl = "postgresql+psycopg://k@db/s"\ncolour = 1\n', "colour"),
+])
+def test_a_malformed_central_section_is_a_clear_config_error(tmp_path, body, message):
+    from kiosk.config import load_config
+    from kiosk.config_values import ConfigError
+
+    path = tmp_path / "config.toml"
+    path.write_text(body)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(path)
+
+
+def test_the_kiosk_role_is_never_granted_staff_accounts_or_sessions():
+    from kiosk.sync.grants import PRIVATE_TABLES, grant_statements
+
+    statements = grant_statements("phonelocker_kiosk")
+    granted = {s.split(" ON ")[1].split(" TO ")[0] for s in statements if s.startswith("GRANT")
+               and "SEQUENCE" not in s}
+    assert granted.isdisjoint(PRIVATE_TABLES)
+    assert {"events", "holdings", "kiosk_status", "pupils", "cards"} <= granted
+    with pytest.raises(ValueError):
+        grant_statements("kiosk; DROP TABLE pupils")
+
+
+def test_the_dashboard_shows_each_lockers_sync_and_its_conflicts(school):
+    from werkzeug.security import generate_password_hash
+
+    from kiosk.config import load_config
+    from kiosk.store.models import StaffUser
+    from web import create_app
+
+    k6 = school.kiosk("6k", "6K")
+    k6.sync()
+    with school.central.session() as session:
+        revoke_card(session, AMARA, actor="office", reason="lost", now=school.clock())
+        session.add(StaffUser(username="office", role="office", active=True,
+                              password_hash=generate_password_hash("pw", method="scrypt:1024:8:1")))
+        session.commit()
+    school.clock.advance(30)
+    k6.tap(AMARA)  # offline knowledge: the card was still good here
+    k6.service.hardware.close()
+    k6.sync()
+    dashboard = school.root / "dashboard.toml"
+    dashboard.write_text(f'[database]\nurl = "{school.central_url}"\n'
+                         f'[web]\nsecret_key_file = "{school.root / "key"}"\n')
+    app = create_app(load_config(dashboard), school.central, test_config={
+        "TESTING": True, "WTF_CSRF_ENABLED": False, "SECRET_KEY": "t", "CLOCK": school.clock})
+    web = app.test_client()
+    assert web.post("/login", data={"username": "office", "password": "pw"}).status_code == 302
+    page = web.get("/").get_data(as_text=True)
+    assert "Central database:" in page and "last sync" in page
+    assert "1 sync conflict" in page

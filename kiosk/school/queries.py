@@ -280,6 +280,12 @@ def locker_states(session: Session, config: Config, *, now: datetime | None = No
     """Every locker with its kiosk's last heartbeat: the ``phonelocker lockers --json`` list."""
     now_utc = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     statuses = {s.locker_id: s for s in session.scalars(select(KioskStatus))}
+    # what the central database found done offline that disagrees (kiosk/sync/up.py)
+    conflicts = dict(session.execute(
+        select(Event.locker_id, func.count()).where(
+            Event.kind == "sync_conflict", Event.at >= now_utc - timedelta(days=7)
+        ).group_by(Event.locker_id)
+    ).all())
     result = []
     for locker in session.scalars(select(Locker).order_by(Locker.id)):
         status = statuses.get(locker.id)
@@ -310,6 +316,7 @@ def locker_states(session: Session, config: Config, *, now: datetime | None = No
                 "pending_events": status.pending_events if status else None,
                 "offline_since": iso_local(status.offline_since if status else None, config),
                 "sync_error": status.sync_error if status else None,
+                "sync_conflicts": conflicts.get(locker.id, 0),
             }
         )
     return result

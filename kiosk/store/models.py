@@ -233,6 +233,7 @@ class Command(Base):
     """
 
     __tablename__ = "commands"
+    __table_args__ = (Index("uq_commands_central_id", "central_id", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -248,7 +249,7 @@ class Command(Base):
     card_uid: Mapped[str | None] = mapped_column(String(20))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     #: on a kiosk with a central database: the command's id there (None: asked here)
-    central_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    central_id: Mapped[int | None] = mapped_column(Integer)
     #: when this command's outcome was sent to the central database
     synced_at: Mapped[datetime | None] = mapped_column(DateTime)
 
