@@ -158,6 +158,18 @@ class NotifyConfig:
 
 
 @dataclass(frozen=True)
+class CentralConfig:
+    """``[central]``: the school's central database this kiosk syncs with (kiosk/sync).
+
+    Absent: a standalone locker, whose ``[database]`` is the whole school.
+    """
+
+    url: str
+    #: how often a connected kiosk asks whether anything changed (seconds)
+    poll_seconds: float = 0.5
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = DatabaseConfig()
     reader: ReaderConfig = ReaderConfig()
@@ -168,6 +180,7 @@ class Config:
     retention: RetentionConfig = RetentionConfig()
     clock: ClockConfig = ClockConfig()
     notify: NotifyConfig | None = None
+    central: CentralConfig | None = None
     source: str | None = None
 
     @property
@@ -178,10 +191,7 @@ class Config:
 # --- parsing (the value readers are kiosk.config_values) --------------------
 
 
-def _database(data: dict[str, Any]) -> DatabaseConfig:
-    table = sub_table(data, "database")
-    check_keys(table, {"url"}, "[database]")
-    url = read_str(table, "url", "[database]", DatabaseConfig.url)
+def _check_database_url(url: str, where: str) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -189,14 +199,40 @@ def _database(data: dict[str, Any]) -> DatabaseConfig:
         backend = make_url(url).get_backend_name()
     except (ArgumentError, ValueError):
         raise ConfigError(
-            f"[database].url: {url!r} is not a database URL "
+            f"{where}: {url!r} is not a database URL "
             "(e.g. sqlite:////var/lib/phonelocker/phonelocker.db or postgresql+psycopg://...)"
         ) from None
     if backend not in DIALECTS:
         raise ConfigError(
-            f"[database].url: database {backend!r} is not supported (use {' or '.join(DIALECTS)})"
+            f"{where}: database {backend!r} is not supported (use {' or '.join(DIALECTS)})"
         )
+
+
+def _database(data: dict[str, Any]) -> DatabaseConfig:
+    table = sub_table(data, "database")
+    check_keys(table, {"url"}, "[database]")
+    url = read_str(table, "url", "[database]", DatabaseConfig.url)
+    _check_database_url(url, "[database].url")
     return DatabaseConfig(url=url)
+
+
+def _central(data: dict[str, Any]) -> CentralConfig | None:
+    if "central" not in data:
+        return None
+    table = sub_table(data, "central")
+    check_keys(table, {"url", "poll_seconds"}, "[central]")
+    if "url" not in table:
+        raise ConfigError("[central].url: missing (the school's central database URL)")
+    url = read_str(table, "url", "[central]", "")
+    _check_database_url(url, "[central].url")
+    local = sub_table(data, "database").get("url", DatabaseConfig.url)
+    if url == local:
+        raise ConfigError(
+            "[central].url: is this kiosk's own [database].url; the central database is "
+            "another one (the school's PostgreSQL)"
+        )
+    poll = read_number(table, "poll_seconds", "[central]", CentralConfig.poll_seconds, 0.1, 10)
+    return CentralConfig(url=url, poll_seconds=poll)
 
 
 def _reader(data: dict[str, Any]) -> ReaderConfig:
@@ -430,6 +466,7 @@ SECTIONS = {
     "retention": _retention,
     "clock": _clock,
     "notify": _notify,
+    "central": _central,
 }
 
 

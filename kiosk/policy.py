@@ -47,6 +47,8 @@ class Refusal(StrEnum):
     YEAR5_NOT_APPROVED = "year5_not_approved"
     TOO_EARLY = "too_early"
     NO_BAY = "no_bay"
+    #: the phone is recorded in another locker of the school (kiosk/sync)
+    IN_OTHER_LOCKER = "in_other_locker"
 
 
 #: What the pupil is told when a tap is refused (``{opens_at}``: the day's collection time).
@@ -59,6 +61,7 @@ REFUSAL_MESSAGES: dict[Refusal, str] = {
     Refusal.YEAR5_NOT_APPROVED: "Year 5 phones need agreement from the school first",
     Refusal.TOO_EARLY: "Collection opens at {opens_at:%H:%M}",
     Refusal.NO_BAY: "No bay assigned: see the office",
+    Refusal.IN_OTHER_LOCKER: "Your phone is in {locker}",
 }
 
 #: What the pupil is told when the lock opens, by action.
@@ -139,6 +142,8 @@ class TapFacts:
     locker_bays: tuple[int, ...] = (1,)
     #: the calendar's entry for today (local), if any
     school_day: SchoolDay | None = None
+    #: the name of the other locker the phone is recorded in (None: not elsewhere)
+    holding_elsewhere: str | None = None
 
 
 @dataclass(frozen=True)
@@ -213,6 +218,16 @@ def decide(facts: TapFacts, now: datetime, rules: PolicyConfig) -> Decision:
     if not pupil.active:
         return _refuse(Refusal.PUPIL_INACTIVE)
 
+    if facts.holding_since is not None and facts.holding_elsewhere is not None:
+        # Collect it there, and do not hand a second phone in here.
+        return Decision(
+            Action.REFUSE,
+            reason=Refusal.IN_OTHER_LOCKER.value,
+            message=REFUSAL_MESSAGES[Refusal.IN_OTHER_LOCKER].format(
+                locker=locker_phrase(facts.holding_elsewhere)
+            ),
+        )
+
     overnight = (
         facts.holding_since is not None
         and facts.holding_since.astimezone(zone).date() < local_now.date()
@@ -257,6 +272,14 @@ def decide(facts: TapFacts, now: datetime, rules: PolicyConfig) -> Decision:
     return Decision(Action.DEPOSIT, bay=bay, message=ACCEPT_MESSAGES[Action.DEPOSIT])
 
 
+def locker_phrase(name: str) -> str:
+    """A locker's name as a pupil reads it: "6K" -> "the 6K locker"."""
+    name = name.strip()
+    if not name.lower().endswith("locker"):
+        name = f"{name} locker"
+    return name if name.lower().startswith("the ") else f"the {name}"
+
+
 def local_day_bounds(day: date, zone) -> tuple[datetime, datetime]:
     """The UTC-aware start and end of a local school day (DST-aware)."""
     start = datetime.combine(day, time.min, tzinfo=zone)
@@ -278,7 +301,7 @@ def tap_message(result: str, opens_at: time) -> tuple[str, str]:
             template = REFUSAL_MESSAGES[Refusal(result.removeprefix("refused: "))]
         except ValueError:
             template = "Not accepted: see your teacher"
-        return "refused", template.format(opens_at=opens_at)
+        return "refused", template.format(opens_at=opens_at, locker="another locker")
     return "fault", "Something went wrong: try again, or see your teacher"
 
 

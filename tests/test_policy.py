@@ -245,3 +245,19 @@ def test_tap_message_for_results_the_screen_cannot_know():
     assert tap_message("refused: some_future_reason", time(15, 15)) == (
         "refused", "Not accepted: see your teacher")
     assert tap_message("error", time(15, 15))[0] == "fault"
+
+
+@pytest.mark.parametrize("name, said", [
+    ("6K", "Your phone is in the 6K locker"),
+    ("Class 6R locker", "Your phone is in the Class 6R locker"),
+])
+def test_a_phone_in_another_locker_is_collected_there_not_handed_in_again(name, said):
+    import dataclasses
+
+    held = dataclasses.replace(facts(holding_since=IN_SINCE), holding_elsewhere=name)
+    for moment in (local(MONDAY, "08:45"), local(MONDAY, "15:30")):
+        decision = decide(held, moment, RULES)
+        assert decision.action is Action.REFUSE and decision.reason == "in_other_locker"
+        assert decision.message == said
+    here = decide(facts(holding_since=IN_SINCE), local(MONDAY, "15:30"), RULES)
+    assert here.action is Action.COLLECT

@@ -126,7 +126,7 @@ def test_events_json_streams_every_event_in_order(config_file, db, monkeypatch):
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert [row["id"] for row in rows] == expected and len(expected) > 12
-    assert set(rows[0]) == {"id", "at", "kind", "pupil_id", "card_uid", "locker", "bay",
+    assert set(rows[0]) == {"id", "uid", "at", "kind", "pupil_id", "card_uid", "locker", "bay",
                             "actor", "reason", "clock_suspect"}
     assert rows[0]["clock_suspect"] is False
 

@@ -202,8 +202,9 @@ def _lockers_digest(lockers: list[dict]) -> str:
     # kiosk's age is redrawn every step, and going offline changes "online").
     def stable(row: dict) -> dict:
         age = row.get("heartbeat_age_seconds")
-        return {k: v for k, v in row.items() if k not in ("heartbeat_age_seconds", "heartbeat_at")
-                } | {"age_step": None if age is None else int(max(age, 0) // AGE_STEP_SECONDS)}
+        kept = {k: v for k, v in row.items()
+                if k not in ("heartbeat_age_seconds", "heartbeat_at", "last_sync")}
+        return kept | {"age_step": None if age is None else int(max(age, 0) // AGE_STEP_SECONDS)}
     return _digest([stable(row) for row in lockers])
 
 

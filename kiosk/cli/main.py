@@ -16,7 +16,19 @@ from importlib.metadata import entry_points
 
 import click
 
-from kiosk.cli import calendar, care, db, dev, locker, notify, pupils, registers, reports, school
+from kiosk.cli import (
+    calendar,
+    care,
+    db,
+    dev,
+    locker,
+    notify,
+    pupils,
+    registers,
+    reports,
+    school,
+    sync,
+)
 from kiosk.cli.base import cli, command
 
 log = logging.getLogger(__name__)
@@ -35,6 +47,7 @@ COMMAND_MODULES = (
     registers,
     calendar,
     reports,
+    sync,
 )
 
 

@@ -39,6 +39,7 @@ from kiosk.school import commands as command_table
 from kiosk.store.db import Database
 from kiosk.store.events import Kind, record_event
 from kiosk.store.models import Bay, Event, Locker, Pupil
+from kiosk.sync.worker import SyncWorker
 from kiosk.timeutil import as_aware, aware_utc_now, naive_utc
 
 log = logging.getLogger(__name__)
@@ -130,11 +131,14 @@ class Kiosk:
         self.stall_seconds = READER_STALL_SECONDS
         self._closed = False
         self.faults = WriteFaults(config, self.hardware, self.reader, clock)
+        #: with ``[central] url``: the thread that keeps this kiosk in step with the school
+        self.sync = SyncWorker(config, db, clock=clock) if config.central else None
         self.heartbeat = Heartbeat(
             config, db, hardware=self.hardware, reader=self.reader, service=self.service,
             clock_guard=self.clock_guard, clock=clock, started_at=self.started_at,
             failed=lambda error: self.faults.failed("heartbeat", error),
             worked=lambda: self.faults.worked("heartbeat"),
+            sync=self.sync.report if self.sync else None,
         )
 
     # --- callbacks from other threads ------------------------------------------
@@ -194,6 +198,8 @@ class Kiosk:
             target=self.reader.run, args=(self.stop_event,), name="reader", daemon=True
         )
         self._reader_thread.start()
+        if self.sync is not None:
+            self.sync.start()
         self.heartbeat.write()
         notify("READY=1")
         log.info("kiosk %s ready", self.config.locker.id)
@@ -314,6 +320,8 @@ class Kiosk:
         notify("STOPPING=1")
         if self._reader_thread is not None:
             self._reader_thread.join(timeout=3)
+        if self.sync is not None:
+            self.sync.stop(timeout=3)
         self.heartbeat.write()
         try:
             with self.db.session() as session:

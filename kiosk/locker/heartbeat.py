@@ -23,6 +23,7 @@ from kiosk.locker.clock import ClockGuard
 from kiosk.locker.tap import KioskService
 from kiosk.store.db import Database
 from kiosk.store.models import KioskStatus
+from kiosk.sync.worker import SyncReport
 from kiosk.timeutil import naive_utc
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class Heartbeat:
         started_at: datetime,
         failed: Callable[[BaseException], bool],
         worked: Callable[[], None],
+        sync: Callable[[], SyncReport] | None = None,
     ) -> None:
         """``failed(error)`` is told of a failed write and returns False when the
         error is not a write fault (then it is logged here); ``worked()`` of one
@@ -58,6 +60,8 @@ class Heartbeat:
         self.started_at = started_at
         self._failed = failed
         self._worked = worked
+        #: the sync worker's report, with a central database (kiosk/sync)
+        self.sync = sync
         self._lock = threading.Lock()
 
     def write(self) -> None:
@@ -81,6 +85,14 @@ class Heartbeat:
                 status.emulated = self.config.emulated
                 status.hardware_json = json.dumps(self.hardware.snapshot())
                 status.clock_ok = not self.clock_guard.suspect(self.clock())
+                if self.sync is not None:
+                    report = self.sync()
+                    status.last_sync_at = naive_utc(report.last_sync) if report.last_sync else None
+                    status.pending_events = report.pending_events
+                    status.offline_since = (
+                        naive_utc(report.offline_since) if report.offline_since else None
+                    )
+                    status.sync_error = report.last_error
                 if self.service.last_tap is not None:
                     at, uid, result = self.service.last_tap
                     status.last_tap_at = naive_utc(at)

@@ -70,6 +70,9 @@ CARD_FACTS_SQL = text(
     SELECT cards.pupil_id, cards.active AS card_active,
            pupils.year, pupils.active AS pupil_active, pupils.bay,
            holdings.since AS holding_since, holdings.bay AS holding_bay,
+           holdings.locker_id AS holding_locker,
+           (SELECT lockers.name FROM lockers WHERE lockers.id = holdings.locker_id)
+               AS holding_locker_name,
            last_action.kind AS last_kind, last_action.at AS last_at, last_action.bay AS last_bay,
            EXISTS (SELECT 1 FROM early_releases
                    WHERE early_releases.pupil_id = cards.pupil_id
@@ -91,7 +94,8 @@ CARD_FACTS_SQL = text(
 CARD_FACTS_COLUMNS = {
     "pupil_id": Integer(), "card_active": Boolean(), "year": Integer(),
     "pupil_active": Boolean(), "bay": Integer(), "holding_since": DateTime(),
-    "holding_bay": Integer(), "last_kind": String(), "last_at": DateTime(),
+    "holding_bay": Integer(), "holding_locker": String(), "holding_locker_name": String(),
+    "last_kind": String(), "last_at": DateTime(),
     "last_bay": Integer(), "released_today": Boolean(),
 }
 _APPROVALS = select(
@@ -257,6 +261,11 @@ class KioskService:
             ),
             holding_since=as_aware(card["holding_since"]),
             holding_bay=card["holding_bay"],
+            holding_elsewhere=(
+                (card["holding_locker_name"] or card["holding_locker"])
+                if card["holding_locker"] not in (None, self.locker_id)
+                else None
+            ),
             last_action=(
                 LastAction(
                     card["last_kind"], self._recorded(as_aware(card["last_at"]), now),

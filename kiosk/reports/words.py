@@ -14,6 +14,7 @@ REFUSAL_WORDS: dict[str, str] = {
     Refusal.RANDOM_UID.value: "Phone or bank card instead of a pupil card",
     Refusal.PUPIL_INACTIVE.value: "Pupil has left",
     Refusal.NO_BAY.value: "No bay assigned",
+    Refusal.IN_OTHER_LOCKER.value: "Phone already in another locker",
 }
 
 

@@ -280,6 +280,12 @@ def locker_states(session: Session, config: Config, *, now: datetime | None = No
     """Every locker with its kiosk's last heartbeat: the ``phonelocker lockers --json`` list."""
     now_utc = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
     statuses = {s.locker_id: s for s in session.scalars(select(KioskStatus))}
+    # what the central database found done offline that disagrees (kiosk/sync/up.py)
+    conflicts = dict(session.execute(
+        select(Event.locker_id, func.count()).where(
+            Event.kind == "sync_conflict", Event.at >= now_utc - timedelta(days=7)
+        ).group_by(Event.locker_id)
+    ).all())
     result = []
     for locker in session.scalars(select(Locker).order_by(Locker.id)):
         status = statuses.get(locker.id)
@@ -305,6 +311,12 @@ def locker_states(session: Session, config: Config, *, now: datetime | None = No
                 "last_tap_uid": status.last_tap_uid if status else None,
                 "last_tap_result": status.last_tap_result if status else None,
                 "clock_ok": bool(status.clock_ok) if status else None,
+                # with a central database (kiosk/sync), as the kiosk last reported
+                "last_sync": iso_local(status.last_sync_at if status else None, config),
+                "pending_events": status.pending_events if status else None,
+                "offline_since": iso_local(status.offline_since if status else None, config),
+                "sync_error": status.sync_error if status else None,
+                "sync_conflicts": conflicts.get(locker.id, 0),
             }
         )
     return result
@@ -315,6 +327,7 @@ def event_dict(event, config: Config, iso=None) -> dict:
     ``iso`` a :func:`local_iso` converter, for many rows."""
     return {
         "id": event.id,
+        "uid": getattr(event, "uid", None),
         "at": iso(event.at) if iso is not None else iso_local(event.at, config),
         "kind": event.kind,
         "pupil_id": event.pupil_id,

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 15000
 #: the newest migration in kiosk/store/migrations/versions. Checked against Alembic's
 #: head by a test, and kept here so the kiosk starts without importing Alembic.
-SCHEMA_REVISION = "0003c"
+SCHEMA_REVISION = "0006s"
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 

@@ -10,6 +10,7 @@ the holding the tap changes is written in the same transaction.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -77,6 +78,12 @@ class Kind(StrEnum):
     CALENDAR_CLEARED = "calendar_cleared"
     CLOSING_EARLY = "closing_early"
     OPEN_ALL = "open_all"
+    #: the central database found that something a kiosk did offline disagrees with it
+    SYNC_CONFLICT = "sync_conflict"
+    #: a standalone locker's pupils, cards and history were sent to the central database
+    SYNC_JOINED = "sync_joined"
+    #: a kiosk reached the central database again after being offline
+    SYNC_BACK_ONLINE = "sync_back_online"
 
 
 def event_values(
@@ -105,12 +112,17 @@ def event_values(
     }
 
 
+def new_event_uid() -> str:
+    """A fresh id for an event, unique across every locker (see ``Event.uid``)."""
+    return uuid.uuid4().hex
+
+
 def record_event(session: Session, kind: Kind | str, **fields: Any) -> Event:
     """Add an event to ``session`` and flush it (the caller commits).
 
     ``fields`` are those of :func:`event_values`.
     """
-    event = Event(**event_values(kind, **fields))
+    event = Event(uid=new_event_uid(), **event_values(kind, **fields))
     session.add(event)
     session.flush()
     return event

@@ -233,6 +233,7 @@ class Command(Base):
     """
 
     __tablename__ = "commands"
+    __table_args__ = (Index("uq_commands_central_id", "central_id", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
@@ -247,15 +248,27 @@ class Command(Base):
     result: Mapped[str | None] = mapped_column(Text)
     card_uid: Mapped[str | None] = mapped_column(String(20))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: on a kiosk with a central database: the command's id there (None: asked here)
+    central_id: Mapped[int | None] = mapped_column(Integer)
+    #: when this command's outcome was sent to the central database
+    synced_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Event(Base):
     """An append-only fact: a tap decided, a staff action, a door forced."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_pupil_at", "pupil_id", "at"),)
+    __table_args__ = (
+        Index("ix_events_pupil_at", "pupil_id", "at"),
+        Index("uq_events_uid", "uid", unique=True),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    #: the id this event keeps on every database it reaches (32 hex digits), so that
+    #: a kiosk sending it to the central database twice stores it once. Staff actions
+    #: get one when written; taps and bulk writers get one from the sync worker
+    #: before it is first sent (kiosk/sync/up.py); None on a standalone locker's taps.
+    uid: Mapped[str | None] = mapped_column(String(32))
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     kind: Mapped[str] = mapped_column(String(32), index=True)
     pupil_id: Mapped[int | None] = mapped_column(ForeignKey("pupils.id", ondelete="SET NULL"))
@@ -304,6 +317,13 @@ class KioskStatus(Base):
     last_tap_uid: Mapped[str | None] = mapped_column(String(20))
     last_tap_result: Mapped[str | None] = mapped_column(String(200))
     clock_ok: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: with a central database (kiosk/sync): when the kiosk last exchanged changes
+    last_sync_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: events recorded here and not yet on the central database (as last counted)
+    pending_events: Mapped[int | None] = mapped_column(Integer)
+    #: since when the central database has been unreachable (None: reachable)
+    offline_since: Mapped[datetime | None] = mapped_column(DateTime)
+    sync_error: Mapped[str | None] = mapped_column(Text)
 
 
 class CalendarDay(Base):
@@ -353,6 +373,27 @@ class Notice(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class SyncState(Base):
+    """What a kiosk's sync worker remembers (kiosk/sync/state.py): its cursors, the join."""
+
+    __tablename__ = "sync_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ChangeCounter(Base):
+    """One row per table a kiosk copies down; database triggers bump ``version``
+    on every write to that table (migration 0006s), so "did anything change?" is
+    one small read."""
+
+    __tablename__ = "change_counters"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class NotifyState(Base):
