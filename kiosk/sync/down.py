@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, func, insert, literal, select, union_all
+from sqlalchemy import Connection, Engine, insert, select, text
 
 from kiosk.school.commands import STALE_SECONDS
 from kiosk.store.events import Kind, new_event_uid
-from kiosk.store.models import ChangeCounter, Command, Event, Holding, Pupil
+from kiosk.store.models import Command, Event, Holding, Pupil
+from kiosk.store.prepared import Prepared
 from kiosk.sync import state
 from kiosk.sync.mirror import local_write
 from kiosk.sync.up import OFFICE_ENDS
@@ -27,19 +28,36 @@ from kiosk.sync.up import OFFICE_ENDS
 _events = Event.__table__
 _holdings = Holding.__table__
 _commands = Command.__table__
-_counters = ChangeCounter.__table__
 #: the key :func:`poll` reports the newest central event id under
 EVENTS = "events"
 
-_POLL = union_all(
-    select(_counters.c.name, _counters.c.version),
-    select(literal(EVENTS).label("name"), func.coalesce(func.max(_events.c.id), 0)),
+# Asked every poll by every kiosk: plain SQL on the DBAPI cursor, prepared once per
+# dialect (kiosk/store/prepared.py), so an idle kiosk costs the database's time only.
+POLL_SQL = text(
+    "SELECT name, version FROM change_counters"
+    " UNION ALL SELECT 'events', COALESCE(max(id), 0) FROM events"
 )
+_prepared: dict[str, Prepared] = {}
 
 
 def poll(central: Connection) -> dict[str, int]:
-    """The central change counters and newest event id: one round trip."""
-    return {name: version for name, version in central.execute(_POLL)}
+    """The central change counters and newest event id: one round trip.
+
+    Ends the central transaction it ran in (so a PostgreSQL connection is not
+    left "idle in transaction" between polls).
+    """
+    dialect = central.dialect
+    prepared = _prepared.get(dialect.name)
+    if prepared is None:
+        prepared = _prepared[dialect.name] = Prepared(POLL_SQL, dialect)
+    dbapi = central.connection.dbapi_connection
+    cursor = dbapi.cursor()
+    try:
+        rows = prepared.execute(cursor, {}).fetchall()
+    finally:
+        cursor.close()
+        dbapi.rollback()
+    return {name: int(version) for name, version in rows}
 
 
 def pull_commands(central: Connection, engine: Engine, locker_id: str, now: datetime) -> int:

@@ -349,6 +349,8 @@ def send(central: Connection, snapshot: Snapshot, *, locker_id: str, zone: ZoneI
 
 def confirm(engine: Engine, snapshot: Snapshot, now: datetime) -> None:
     """After the central commit: move the cursor and mark the results sent."""
+    if not snapshot.events and not snapshot.results:
+        return  # a heartbeat only: nothing to note here (no write, no lock)
     with local_write(engine) as local:
         if snapshot.events:
             state.write(local, state.SENT_EVENT_ID, snapshot.last_id, now)

@@ -17,12 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, DateTime, Engine, Integer, String, func, select, text
 
 from kiosk.config import Config
 from kiosk.store.db import Database
 from kiosk.store.events import Kind, record_event
-from kiosk.store.models import Command, Event, KioskStatus
+from kiosk.store.models import Event
+from kiosk.store.prepared import Prepared
 from kiosk.sync import down, join, state, up
 from kiosk.sync.central import central_engine, display_url
 from kiosk.sync.mirror import ROLL_TABLES, mirror
@@ -38,6 +39,18 @@ OTHER_HOLDINGS_SECONDS = 1.0
 #: pending commands are also looked for this often even when no counter moved
 COMMANDS_SECONDS = 5.0
 _TAP_KINDS = ("deposit", "collect", "reopen", "refused")
+# What an idle cycle must know of the kiosk's database, in one round trip on the
+# DBAPI cursor (kiosk/store/prepared.py): half a millisecond of SQLAlchemy per
+# statement is most of an idle kiosk's CPU otherwise.
+IDLE_CHECK_SQL = text(
+    "SELECT (SELECT value FROM sync_state WHERE key = 'sent_event_id') AS sent,"
+    " (SELECT max(id) FROM events) AS newest,"
+    " (SELECT updated_at FROM kiosk_status WHERE locker_id = :locker) AS status_at,"
+    " (SELECT count(*) FROM commands WHERE central_id IS NOT NULL AND synced_at IS NULL"
+    "  AND status IN ('done', 'failed', 'expired')) AS results"
+)
+IDLE_CHECK_COLUMNS = {"sent": String(), "newest": Integer(), "status_at": DateTime(),
+                      "results": Integer()}
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,8 @@ class SyncWorker:
         self.url = config.central.url
         self.poll_seconds = config.central.poll_seconds
         self._engine: Engine | None = None
+        #: the one question an idle cycle asks the kiosk's database
+        self._idle = Prepared(IDLE_CHECK_SQL, db.engine.dialect, columns=IDLE_CHECK_COLUMNS)
         self._connection: Connection | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -186,18 +201,17 @@ class SyncWorker:
         self._succeeded(now)
 
     def _send_up(self, central: Connection, now: datetime) -> None:
-        with self.db.engine.connect() as local:
-            cursor = state.read_int(local, state.SENT_EVENT_ID)
-            newest_local = local.execute(select(func.max(Event.id))).scalar() or 0
-            status_at = local.execute(
-                select(KioskStatus.updated_at).where(KioskStatus.locker_id == self.locker_id)
-            ).scalar()
-            results = local.execute(
-                select(func.count()).select_from(Command).where(
-                    Command.central_id.is_not(None), Command.synced_at.is_(None),
-                    Command.status.in_(up.FINISHED),
-                )
-            ).scalar_one()
+        connection = self.db.engine.raw_connection()
+        try:
+            cursor_ = connection.cursor()
+            idle = self._idle.first(cursor_, {"locker": self.locker_id})
+            cursor_.close()
+            connection.rollback()
+        finally:
+            connection.close()
+        assert idle is not None
+        cursor = int(idle["sent"] or 0)
+        newest_local, status_at, results = idle["newest"] or 0, idle["status_at"], idle["results"]
         if newest_local <= cursor and status_at == self._pushed_status and not results \
                 and not self._holdings_dirty:
             self._pending = 0
