@@ -39,7 +39,6 @@ from kiosk.school import commands as command_table
 from kiosk.store.db import Database
 from kiosk.store.events import Kind, record_event
 from kiosk.store.models import Bay, Event, Locker, Pupil
-from kiosk.sync.worker import SyncWorker
 from kiosk.timeutil import as_aware, aware_utc_now, naive_utc
 
 log = logging.getLogger(__name__)
@@ -132,7 +131,11 @@ class Kiosk:
         self._closed = False
         self.faults = WriteFaults(config, self.hardware, self.reader, clock)
         #: with ``[central] url``: the thread that keeps this kiosk in step with the school
-        self.sync = SyncWorker(config, db, clock=clock) if config.central else None
+        self.sync = None
+        if config.central is not None:  # imported only then: a standalone kiosk stays small
+            from kiosk.sync.worker import SyncWorker
+
+            self.sync = SyncWorker(config, db, clock=clock)
         self.heartbeat = Heartbeat(
             config, db, hardware=self.hardware, reader=self.reader, service=self.service,
             clock_guard=self.clock_guard, clock=clock, started_at=self.started_at,

@@ -13,6 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
@@ -23,8 +24,10 @@ from kiosk.locker.clock import ClockGuard
 from kiosk.locker.tap import KioskService
 from kiosk.store.db import Database
 from kiosk.store.models import KioskStatus
-from kiosk.sync.worker import SyncReport
 from kiosk.timeutil import naive_utc
+
+if TYPE_CHECKING:
+    from kiosk.sync.worker import SyncReport
 
 log = logging.getLogger(__name__)
 
