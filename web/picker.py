@@ -28,6 +28,7 @@ from flask import (
 )
 from sqlalchemy import select
 
+from kiosk.school.queries import surname_key
 from kiosk.store.models import Holding, Pupil
 from web.access import db_session, in_visible_classes, office_required, visible_pupil
 from web.helpers import arg_text, form_id, form_text
@@ -45,11 +46,6 @@ PICKER_FIELDS = {"pupil", "pupil_id", "csrf_token"}
 def label(name: str, class_name: str) -> str:
     """What a suggestion says and what the text field holds: ``"Amara Okafor (6K)"``."""
     return f"{name} ({class_name})"
-
-
-def _surname_key(name: str) -> tuple[str, str]:
-    folded = name.casefold()
-    return folded.rsplit(" ", 1)[-1], folded
 
 
 def find_pupils(text: str, *, held_only: bool = False, limit: int = MAX_RESULTS) -> list[Pupil]:
@@ -74,9 +70,10 @@ def find_pupils(text: str, *, held_only: bool = False, limit: int = MAX_RESULTS)
             return found[:limit]
     folded = needle.casefold()
     # Only the name is read for the test; the few matches are then loaded whole.
-    names = db_session().execute(query.with_only_columns(Pupil.id, Pupil.name)).all()
-    ids = [pupil_id for pupil_id, name in sorted(names, key=lambda row: _surname_key(row[1]))
-           if folded in name.casefold()][:limit]
+    rows = [{"id": pupil_id, "name": name} for pupil_id, name
+            in db_session().execute(query.with_only_columns(Pupil.id, Pupil.name))
+            if folded in name.casefold()]
+    ids = [row["id"] for row in sorted(rows, key=surname_key)][:limit]
     if not ids:
         return []
     pupils = {p.id: p for p in db_session().scalars(select(Pupil).where(Pupil.id.in_(ids)))}
