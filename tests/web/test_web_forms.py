@@ -205,7 +205,7 @@ def test_the_revoke_reason_must_be_typed(make_app, db, ids):
 
 
 def test_end_approval_is_offered_only_while_one_is_in_force(make_app, ids):
-    client = client_as(make_app, "office")
+    client = client_as(make_app, "office", CLOCK=local_clock(10, 0))  # the seeded day
     assert "End approval" in client.get(f"/pupils/{ids['grace']}").get_data(as_text=True)
     harry = client.get(f"/pupils/{ids['harry']}").get_data(as_text=True)
     assert "Record approval" in harry and "End approval" not in harry
