@@ -123,4 +123,7 @@ def picked_pupil(*, held_only: bool = False) -> Pupil:
         "pupils/choose.html", message=message, candidates=found[:MAX_RESULTS], text=text,
         carried=carried, action=request.path, held_only=held_only, back=back,
     )
+    # abort(Response) raises an HTTPException whose code is None; Flask's
+    # handle_http_exception returns such a one as it is, so the app's error page
+    # handler leaves this page alone.
     abort(make_response(page, 200 if found else 400))
