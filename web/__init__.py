@@ -113,6 +113,7 @@ def _register_blueprints(app: Flask) -> None:
     )
     from web.calendar import bp as calendar_bp
     from web.exceptions import bp as exceptions_bp
+    from web.picker import bp as picker_bp
 
     app.register_blueprint(calendar_bp)
     modules = (auth, today, pupils, cards, imports, office, history, admin, emulator, screen,
@@ -120,6 +121,7 @@ def _register_blueprints(app: Flask) -> None:
     for module in modules:
         app.register_blueprint(module.bp)
     app.register_blueprint(exceptions_bp)
+    app.register_blueprint(picker_bp)
 
 
 def _register_templates(app: Flask, config: Config) -> None:

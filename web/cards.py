@@ -64,8 +64,10 @@ def revoke(pupil_id: int):
     """Cancel a lost card: refused from now on, kept in the pupil's history."""
     pupil = visible_pupil(pupil_id)
     db = db_session()
-    reason = form_text("reason", max_length=200) or "lost"
+    reason = form_text("reason", max_length=200)
     with staff_action("Not revoked") as action:
+        if not reason:  # typed, never assumed: the history must say why
+            raise ActionError("say why the card is revoked (e.g. lost)")
         uid = normalise_uid(form_text("uid", max_length=40))
         if uid not in {card.uid for card in pupil.cards if card.active}:
             raise ActionError(f"{pupil.name} has no active card {uid}")

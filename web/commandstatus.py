@@ -9,25 +9,40 @@ page, still polling, then says "done"; later than that the kiosk expires it.)
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.orm import Session
 
-from kiosk.school.commands import FINISHED, kiosk_online
+from kiosk.school.commands import DEFAULT_UNLOCK_SECONDS, FINISHED, kiosk_online
 from kiosk.store.models import Command
 from kiosk.timeutil import naive_utc
-from web.helpers import config, now
+from web.helpers import config, local, now
 
 PENDING_GRACE_SECONDS = 3.0
 
 
+def relocks_at(command: Command) -> str | None:
+    """``HH:MM:SS`` (school time) when a carried-out unlock locks again: when the kiosk
+    carried it out (``finished_at``, its clock) plus the command's seconds; else None."""
+    if command.kind != "unlock" or command.status != "done" or command.finished_at is None:
+        return None
+    seconds = command.seconds or DEFAULT_UNLOCK_SECONDS
+    return local(command.finished_at + timedelta(seconds=seconds)).strftime("%H:%M:%S")
+
+
 def describe(session: Session, command: Command) -> dict:
-    """The command as JSON for ``/api/commands/<id>``: status, result and a display line."""
+    """The command as JSON for ``/api/commands/<id>``: status, result, a display line and,
+    for a carried-out unlock, ``relocks_at`` (``HH:MM:SS``, also in the display line)."""
     moment = naive_utc(now())
     online = kiosk_online(session, command.locker_id, max_age=config().web.offline_after_seconds,
                           now=moment)
     age = (moment - command.created_at).total_seconds()
     result = command.result or ""
+    relocks = relocks_at(command)
     if command.status == "done":
         tone, display = "ok", f"done: {result}"
+        if relocks:
+            display += f" — relocks at {relocks}"
     elif command.status == "failed":
         tone, display = "error", f"failed: {result}"
     elif command.status == "expired":
@@ -47,6 +62,7 @@ def describe(session: Session, command: Command) -> dict:
         "result": command.result,
         "card_uid": command.card_uid,
         "finished": command.status in FINISHED,
+        "relocks_at": relocks,
         "tone": tone,
         "display": display,
     }

@@ -47,19 +47,32 @@ bp = Blueprint("emulator", __name__)
 
 
 class VirtualCards:
-    """Presents one virtual card at a time to the emulated reader, off the request thread."""
+    """Presents one virtual card at a time to the emulated reader, off the request thread.
+
+    The panel's "Virtual card" line is about the latest tap only: it starts as
+    "on the reader" (replacing the line of the tap before), then says what the
+    kiosk did with it once the kiosk's heartbeat reports a newer tap of that
+    card (:meth:`message`), or why the card could not be presented.
+    """
 
     def __init__(self, path: str, present=None) -> None:
         self.path = path
         #: ``present(uid, hold=, path=, timeout=)``; tests may pass a fake
         self.present = present
         self.last_result: str | None = None
+        self._uid: str | None = None
+        self._before: dict[str, tuple] = {}  # each locker's last tap (uid, time) before it
+        self._failed = False
         self._busy = threading.Lock()
 
-    def tap(self, uid: str) -> bool:
-        """Start presenting ``uid``; False if a card is already on the reader."""
+    def tap(self, uid: str, before: dict[str, tuple] | None = None) -> bool:
+        """Start presenting ``uid``; False if a card is already on the reader.
+        ``before``: each locker's last tap ``(uid, at)`` as it was, to tell this tap's
+        result from an earlier one (the heartbeat's times are whole seconds)."""
         if not self._busy.acquire(blocking=False):
             return False
+        self._uid, self._before, self._failed = uid, dict(before or {}), False
+        self.last_result = f"card {uid} is on the reader…"
         thread = threading.Thread(target=self._present, args=(uid,), name="virtual-card",
                                   daemon=True)
         thread.start()
@@ -71,15 +84,26 @@ class VirtualCards:
 
         try:
             (self.present or present_card)(uid, hold=0.5, path=self.path, timeout=5.0)
-            self.last_result = f"card {uid} read by the reader"
+            self.last_result = f"card {uid} read by the reader; waiting for the kiosk…"
         except HardwareError as error:
+            self._failed = True
             self.last_result = f"card {uid}: {error}"
         except Exception as error:  # a failed demo tap must not kill the web process
             log.exception("virtual card %s failed", uid)
+            self._failed = True
             self.last_result = f"card {uid}: {error}"
         finally:
             self._busy.release()
         log.info("virtual tap: %s", self.last_result)
+
+    def message(self, lockers: list[dict]) -> str | None:
+        """The line for the panel, given ``locker_states`` rows (before any scoping)."""
+        if self._uid is not None and not self._failed:
+            for locker in lockers:
+                last = (locker.get("last_tap_uid"), locker.get("last_tap_at"))
+                if last[0] == self._uid and last[1] and last != self._before.get(locker["id"]):
+                    return f"card {self._uid}: {locker['last_tap_result']}"
+        return self.last_result
 
 
 def _cards() -> VirtualCards:
@@ -93,8 +117,9 @@ def _cards() -> VirtualCards:
 
 
 def _panel() -> dict:
-    lockers = scope_last_taps(locker_states(db_session(), config(), now=now()))
-    return {"lockers": lockers, "last_result": _cards().last_result}
+    lockers = locker_states(db_session(), config(), now=now())
+    message = _cards().message(lockers)  # before scoping hides the card numbers
+    return {"lockers": scope_last_taps(lockers), "last_result": message}
 
 
 @bp.get("/emulator")
@@ -133,7 +158,9 @@ def tap():
     else:
         uid = "04" + secrets.token_hex(6).upper()  # a 7-byte UID no pupil has
     wants_json = request.accept_mimetypes.best == "application/json"
-    if not cards.tap(uid):
+    before = {row["id"]: (row["last_tap_uid"], row["last_tap_at"])
+              for row in locker_states(db_session(), config(), now=now())}
+    if not cards.tap(uid, before):
         message = "a card is still on the reader: wait a second"
         if wants_json:
             return jsonify({"message": message}), 409

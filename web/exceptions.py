@@ -17,7 +17,6 @@ from datetime import date
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from kiosk.errors import ActionError
 from kiosk.inputs import InputError, parse_day
@@ -37,9 +36,9 @@ from kiosk.registers.queries import (
     list_exceptions,
 )
 from kiosk.school.queries import local_today
-from kiosk.store.models import Pupil
-from web.access import actor, db_session, login_required, office_required, visible_pupil
-from web.helpers import config, form_id, form_text, now
+from web.access import actor, db_session, login_required, office_required
+from web.helpers import config, form_text, now
+from web.picker import picked_pupil
 
 bp = Blueprint("exceptions", __name__)
 
@@ -80,12 +79,10 @@ def _render_exceptions(form: dict | None = None, status: int = 200):
     db, today = db_session(), _today()
     rows = [exception_row(row, pupil, config(), today)
             for row, pupil in list_exceptions(db, classes=visible_classes())]
-    pupils = list(db.scalars(select(Pupil).where(Pupil.active)
-                             .order_by(Pupil.class_name, Pupil.name)))
     sections = [(key, title, [r for r in rows if r["standing"] == key]) for key, title in SECTIONS]
     return render_template(
         "exceptions/index.html", due=due_for_review(rows), sections=sections, kinds=KINDS,
-        pupils=pupils, form=form or {}, today=today,
+        form=form or {}, today=today,
     ), status
 
 
@@ -93,10 +90,7 @@ def _render_exceptions(form: dict | None = None, status: int = 200):
 @office_required
 def add():
     """Record an exception for a pupil (office and admin)."""
-    if not request.form.get("pupil_id", "").strip():
-        flash("Not recorded: choose a pupil.", "error")
-        return _render_exceptions(form=request.form, status=400)
-    pupil = visible_pupil(form_id("pupil_id", required=True))
+    pupil = picked_pupil()
     db = db_session()
     try:
         row = add_exception(

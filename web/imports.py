@@ -1,6 +1,8 @@
 """Import pupils from a CSV export: upload, preview (with row errors), confirm.
 
 The same importer as ``phonelocker pupils import`` (:mod:`kiosk.school.importer`).
+The preview flags a row whose year does not match its class ("Year 9" in
+class 6K); confirming such a file needs a tick that the office has checked them.
 Between preview and confirm the uploaded bytes wait in a private temporary
 folder (0700, files 0600) under a random token that is kept in the user's
 session, so nobody else can confirm them; they are deleted on confirm and
@@ -19,8 +21,8 @@ from pathlib import Path
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 
 from kiosk.errors import ActionError
-from kiosk.school.importer import apply_import
-from kiosk.school.pupil_csv import parse_pupils_csv
+from kiosk.school.importer import ImportResult, apply_import
+from kiosk.school.pupil_csv import ImportPlan, parse_pupils_csv
 from web.access import actor, db_session, office_required
 from web.helpers import state
 
@@ -89,10 +91,22 @@ def preview():
         _prune()
         token = _store(data)
         session["import_token"] = token
+        session["import_filename"] = upload.filename[:200]
     log.info("import preview by %s: %d rows, %d errors", actor(), len(plan.rows),
              len(plan.errors))
-    return render_template("pupils/import.html", plan=plan, result=result, problem=problem,
-                           token=token, filename=upload.filename)
+    return _preview_page(plan, result, problem=problem, token=token, filename=upload.filename)
+
+
+def _preview_page(plan: ImportPlan, result: ImportResult | None, *, problem: str | None = None,
+                  token: str | None = None, filename: str = "", status: int = 200):
+    """The preview: each row's outcome with the year, class and card the file gives, and a
+    flag where the year does not match the class (confirming then needs a tick)."""
+    read = {row.row: row for row in plan.rows}
+    rows = [(outcome, read.get(outcome.row), plan.mismatches.get(outcome.row))
+            for outcome in (result.rows if result else [])]
+    page = render_template("pupils/import.html", plan=plan, result=result, rows=rows,
+                           problem=problem, token=token, filename=filename)
+    return page, status
 
 
 @bp.post("/confirm")
@@ -109,10 +123,24 @@ def confirm():
     except FileNotFoundError:
         flash("That preview has expired: upload the file again.", "error")
         return redirect(url_for("imports.upload_form"))
-    session.pop("import_token", None)
+    plan = parse_pupils_csv(data)
     db = db_session()
+    if plan.mismatches and request.form.get("mismatches_checked") != "1":
+        # Shown again, the upload kept: the office ticks past the flagged rows or cancels.
+        try:
+            result = apply_import(db, plan, actor=actor(), dry_run=True)
+        except ActionError as error:
+            flash(f"Nothing was imported: {error}", "error")
+            return redirect(url_for("imports.upload_form"))
+        finally:
+            db.rollback()
+        flash("Nothing was imported yet: tick the box to confirm the rows whose year does not "
+              "match the class.", "error")
+        return _preview_page(plan, result, token=token, status=400,
+                             filename=session.get("import_filename", "the file"))
+    session.pop("import_token", None)
     try:
-        result = apply_import(db, parse_pupils_csv(data), actor=actor())
+        result = apply_import(db, plan, actor=actor())
     except ActionError as error:
         db.rollback()
         flash(f"Nothing was imported: {error}", "error")

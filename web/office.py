@@ -3,8 +3,10 @@
 * Emergency unlock of one bay, one locker or every locker: a command row the
   kiosk carries out (it records the ``override`` event with actor and reason);
   the page polls ``/api/commands/<id>`` and shows "done" or "kiosk offline".
-* Early collection today: an ``early_release`` row and event.
+* Early collection today: an ``early_release`` row and event (with a warning
+  when the pupil's phone is not in a locker: nothing to collect).
 * A phone handed back by the office or kept in the office overnight.
+* The pupil of either form is picked by typing part of a name (:mod:`web.picker`).
 * Open every bay (evacuation): typed confirmation, an ``open_all`` event with
   the phones held at that moment, and a printable list of whom to hand back to.
 """
@@ -24,10 +26,11 @@ from kiosk.school.pupils import office_takes_phone, release_early
 from kiosk.school.queries import local_today, locker_states
 from kiosk.store.events import Kind
 from kiosk.store.models import Command, Event, Holding, Locker, Pupil
-from web.access import actor, db_session, office_required, visible_pupil
+from web.access import actor, db_session, office_required
 from web.actions import staff_action
 from web.commandstatus import describe
-from web.helpers import bad_request, config, form_id, form_int, form_text, now
+from web.helpers import bad_request, config, form_int, form_text, now
+from web.picker import picked_pupil
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +53,11 @@ def index():
     db = db_session()
     ids = _command_ids()
     commands = [describe(db, c) for c in db.scalars(select(Command).where(Command.id.in_(ids)))]
-    pupils = list(db.scalars(select(Pupil).where(Pupil.active)
-                             .order_by(Pupil.class_name, Pupil.name)))
-    held = {h.pupil_id for h in db.scalars(select(Holding))}
+    # The pickers fetch pupils as the office types (web/picker.py): no roll in the page.
+    any_held = db.scalar(select(Holding.pupil_id).limit(1)) is not None
     return render_template(
         "office.html", lockers=locker_states(db, config(), now=now()), commands=commands,
-        pupils=pupils, held=[p for p in pupils if p.id in held], unlock_choices=UNLOCK_CHOICES,
+        any_held=any_held, unlock_choices=UNLOCK_CHOICES,
         open_all_words=OPEN_ALL_WORDS, last_open_all=latest_open_all(db),
     )
 
@@ -176,14 +178,22 @@ def _back(pupil: Pupil):
 @bp.post("/office/release")
 @office_required
 def release():
-    """Authorise an early collection today for one pupil."""
-    pupil = visible_pupil(form_id("pupil_id", required=True))
+    """Authorise an early collection today for one pupil.
+
+    A pupil whose phone is not in a locker is still given the release (a parent
+    may be on the way whatever the phone's state), with a warning that there is
+    nothing to collect: the office then knows not to send them to the locker.
+    """
+    pupil = picked_pupil()
     db = db_session()
     with staff_action("Not authorised") as action:
         moment = now()
         release_early(db, pupil, by=actor(), reason=form_text("reason"),
                       on_date=local_today(config(), moment), now=moment)
         action.done(f"done: {pupil.name} may collect their phone early today.")
+    if action.ok and db.get(Holding, pupil.id) is None:
+        flash(f"{pupil.name}'s phone is not in a locker today — the release is recorded, "
+              "but there is nothing to collect.", "warn")
     return _back(pupil)
 
 
@@ -191,10 +201,10 @@ def release():
 @office_required
 def handback():
     """Record that the office took a phone out: handed back, or kept in the office."""
-    pupil = visible_pupil(form_id("pupil_id", required=True))
     kind = HANDBACK_KINDS.get(request.form.get("kind", ""))
     if kind is None:
         abort(400, "kind must be office_return or kept_in_office")
+    pupil = picked_pupil(held_only=True)
     db = db_session()
     what = "handed back by the office" if kind is Kind.OFFICE_RETURN else "kept in the office"
     with staff_action("Not recorded") as action:

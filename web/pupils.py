@@ -15,7 +15,13 @@ from sqlalchemy import select
 from kiosk.errors import ActionError
 from kiosk.inputs import InputError, check_bay
 from kiosk.school.pupils import add_pupil, known_bays, update_pupil
-from kiosk.school.queries import pupil_states, query_events, recent_unknown_cards, surname_key
+from kiosk.school.queries import (
+    local_today,
+    pupil_states,
+    query_events,
+    recent_unknown_cards,
+    surname_key,
+)
 from kiosk.store.models import Command, Pupil
 from web.access import (
     actor,
@@ -91,9 +97,12 @@ def detail(pupil_id: int):
         if row is not None and row.pupil_id == pupil.id:
             command = describe(db, row)
     unknown = recent_unknown_cards(db, now=now()) if can_office() else []
+    # pupil_states decided it ("allowed" is a Year 5 approval in force): one rule, not two
+    approval_in_force = pupil.year == 5 and today is not None and today["allowed"]
     return render_template(
         "pupils/detail.html", pupil=pupil, today=today, events=events, command=command,
-        unknown_cards=unknown,
+        unknown_cards=unknown, approval_in_force=approval_in_force,
+        local_date=local_today(config(), now()),
     )
 
 

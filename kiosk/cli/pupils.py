@@ -64,7 +64,7 @@ def register(cli: click.Group, command) -> None:
     def pupils_import(ctx: Context, file: str, dry_run: bool, actor: str | None) -> None:
         """Import pupils from a school MIS CSV export (all or nothing)."""
         from kiosk.school.importer import apply_import
-        from kiosk.school.pupil_csv import format_errors, parse_pupils_csv
+        from kiosk.school.pupil_csv import format_errors, format_mismatches, parse_pupils_csv
 
         plan = parse_pupils_csv(Path(file).read_bytes())
         for warning in plan.warnings:
@@ -83,6 +83,13 @@ def register(cli: click.Group, command) -> None:
             f"{verb}: {result.created} created, {result.updated} updated, "
             f"{result.unchanged} unchanged"
         )
+        mismatches = format_mismatches(plan)
+        if mismatches:  # imported as the file says; the office checks these with the MIS
+            count = len(mismatches)
+            click.echo(f"year does not match class in {count} row{'s' if count != 1 else ''}"
+                       " (check them in the MIS):")
+            for line in mismatches:
+                click.echo(f"  {line}")
 
     @command(pupils, "list")
     @click.option("--json", "as_json", is_flag=True)

@@ -41,6 +41,8 @@ REQUIRED_HINT = {
 }
 YEAR_PATTERN = re.compile(r"^(?:y(?:ea)?r?\.?\s*)?(\d{1,2}|r|rec|reception)$", re.IGNORECASE)
 MAX_LENGTH = {"name": 200, "class": 64, "external_id": 64}
+#: the year a class name states: its leading number ("6K" -> 6)
+CLASS_YEAR = re.compile(r"[0-9]{1,2}(?![0-9])")
 
 
 @dataclass
@@ -75,6 +77,9 @@ class ImportPlan:
     rows: list[PupilRow] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: row number -> why its year does not match its class (:func:`year_class_mismatch`):
+    #: not an error (a mixed-age class is real), but the office must look before confirming
+    mismatches: dict[int, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -128,10 +133,29 @@ def parse_pupils_csv(data: bytes) -> ImportPlan:
             plan.errors.append(RowError(row.row, _label(header, columns, key), problem))
         else:
             plan.rows.append(row)
+            mismatch = year_class_mismatch(row.year, row.class_name)
+            if mismatch:
+                plan.mismatches[row.row] = mismatch
 
     if not plan.rows and not plan.errors:
         plan.errors.append(RowError(None, None, "the file has a header row but no pupils"))
     return plan
+
+
+def year_class_mismatch(year: int, class_name: str) -> str | None:
+    """Why ``year`` does not fit ``class_name``, or None. The school's rule: a class
+    whose name starts with a number is that year's ("6K" is Year 6, "10B" Year 10);
+    other names ("Oak", "RB") say nothing about the year."""
+    match = CLASS_YEAR.match(class_name)
+    if match is None or int(match.group()) == year:
+        return None
+    said = "Reception" if year == 0 else f"Year {year}"
+    return f"{said}, but class {class_name} is a Year {int(match.group())} class"
+
+
+def format_mismatches(plan: ImportPlan) -> list[str]:
+    """One line per row whose year does not match its class, for the terminal."""
+    return [f"row {row}: {problem}" for row, problem in sorted(plan.mismatches.items())]
 
 
 def _duplicate(row: PupilRow, seen: dict[tuple[str, str], int]) -> tuple[str, str] | None:

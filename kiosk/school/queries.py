@@ -82,10 +82,11 @@ def todays_events_query(start: datetime, end: datetime) -> Select:
 
 
 def _todays_taps(session: Session, start: datetime, end: datetime, in_view=None):
-    """Per pupil today: first deposit, last collection, refused taps (one indexed query);
+    """Per pupil today: first deposit, last collection (time and kind: ``collect``,
+    ``office_return`` or ``kept_in_office``), refused taps (one indexed query);
     ``in_view`` a subquery of the pupil ids wanted (None: everyone)."""
     handed_in: dict[int, datetime] = {}
-    collected: dict[int, datetime] = {}
+    collected: dict[int, tuple[datetime, str]] = {}
     refused: dict[int, int] = {}
     query = todays_events_query(start, end)
     if in_view is not None:
@@ -96,7 +97,7 @@ def _todays_taps(session: Session, start: datetime, end: datetime, in_view=None)
         if kind == "deposit":
             handed_in.setdefault(pupil_id, at)
         elif kind in COLLECTED_KINDS:
-            collected[pupil_id] = at
+            collected[pupil_id] = (at, kind)
         elif kind == "refused":
             refused[pupil_id] = refused.get(pupil_id, 0) + 1
     return handed_in, collected, refused
@@ -140,8 +141,10 @@ def pupil_states(
     """Today's state of every pupil: the ``phonelocker status --json`` document.
 
     ``state`` is ``in_locker`` while a phone is held, ``collected`` once it
-    has come out today, else ``not_handed_in`` (``school_closed`` on a day the
-    calendar marks closed: nothing is "not handed in" then). A phone held since
+    has come out today (``collected_kind`` says how: ``collect`` at the locker,
+    ``office_return`` handed back by the office, ``kept_in_office``), else
+    ``not_handed_in`` (``school_closed`` on a day the calendar marks closed:
+    nothing is "not handed in" then). A phone held since
     an earlier day is ``in_locker`` with ``overnight: true``. ``collection_time``
     (HH:MM) is the day's, from the calendar when set; ``calendar`` is that
     entry (``closed, collect_from, reason, closing_early``) or null. ``exception`` is null, or the
@@ -195,14 +198,14 @@ def pupil_states(
         if holding is not None:
             state = "in_locker"
             since = holding[1]
-            collected_at = None
+            collected_at = collected_kind = None
         elif pupil.id in collected:
             state = "collected"
             since = handed_in.get(pupil.id)
-            collected_at = collected[pupil.id]
+            collected_at, collected_kind = collected[pupil.id]
         else:
             state = "school_closed" if closed else "not_handed_in"
-            since, collected_at = None, None
+            since, collected_at, collected_kind = None, None, None
         allowed = pupil.year == 6 or (
             pupil.year == 5
             and approval_in_force(tuple(approvals.get(pupil.id, ())), now, zone)
@@ -216,6 +219,8 @@ def pupil_states(
                 "state": state,
                 "handed_in_at": iso_local(since, config),
                 "collected_at": iso_local(collected_at, config),
+                # how it came out: "collect" (a tap), "office_return", "kept_in_office"
+                "collected_kind": collected_kind,
                 "overnight": holding is not None and holding[1] < start,
                 "bay": holding[0] if holding else pupil.bay,
                 "allowed": allowed,

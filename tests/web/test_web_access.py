@@ -38,6 +38,7 @@ ROUTES = [
     ("POST", "/pupils/{amara}/cards/revoke", {"uid": AMARA_CARD, "reason": "lost"}, 403, 302, 302),
     ("POST", "/pupils/{harry}/approval", {"by": "Mrs Head"}, 403, 302, 302),
     ("POST", "/pupils/{harry}/approval/revoke", {"reason": "ended"}, 403, 302, 302),
+    ("GET", "/pupils/search", None, 403, 200, 200),
     ("GET", "/pupils/import", None, 403, 200, 200),
     ("POST", "/pupils/import", {}, 403, 302, 302),
     ("POST", "/pupils/import/confirm", {"token": "x" * 24}, 403, 302, 302),

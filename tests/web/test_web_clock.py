@@ -74,7 +74,8 @@ def test_release_handback_and_cards_are_stamped_with_the_apps_clock(make_app, db
                                           "reason": "parent came in"})
     assert stamps(db, Kind.OFFICE_RETURN) == [AT]
     client.post(f"/pupils/{ids['isla']}/cards", data={"uid": "04DEAD00BEEF01"})
-    client.post(f"/pupils/{ids['isla']}/cards/revoke", data={"uid": "04DEAD00BEEF01"})
+    client.post(f"/pupils/{ids['isla']}/cards/revoke", data={"uid": "04DEAD00BEEF01",
+                                                            "reason": "lost"})
     with db.session() as session:
         card = session.scalars(select(Card).where(Card.uid == "04DEAD00BEEF01")).one()
         assert (card.issued_at, card.revoked_at) == (AT, AT)

@@ -153,8 +153,20 @@ def test_a_refused_form_is_shown_again_with_what_was_typed(make_app, db, ids):
 
 def test_the_add_form_preselects_no_pupil(make_app):
     page = client_as(make_app, "office").get("/exceptions").get_data(as_text=True)
-    picker = page.split('name="pupil_id"')[1].split("</select>")[0]
-    assert '<option value="">Choose a pupil</option>' in picker and "selected" not in picker
+    form = page.split('id="add"')[1]
+    assert re.search(r'<input name="pupil" id="exception-pupil" required[^>]* value=""', form)
+    assert '<input type="hidden" name="pupil_id" value=""' in form
+    assert "Amara Okafor" not in form and "<select name=\"pupil_id\"" not in form
+
+
+def test_an_exception_for_a_pupil_typed_by_name(make_app, db, ids):
+    client = client_as(make_app, "office")
+    form = {"pupil": "okafor", "kind": "medical", "reason": "glucose monitor",
+            "agreed_by": "Mrs Head"}
+    assert client.post("/exceptions", data=form).status_code == 302
+    with db.session() as session:
+        (row,) = session.scalars(select(PupilException)).all()
+    assert row.pupil_id == ids["amara"]
 
 
 def test_arrangements_for_admin_and_office(make_app, db):

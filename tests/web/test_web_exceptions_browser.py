@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from .test_web_browser import browser, demo, log_in, page  # noqa: F401 - fixtures
+from .test_web_forms_browser import pick_pupil
 
 pytestmark = pytest.mark.browser
 
@@ -19,7 +20,7 @@ def test_office_adds_and_ends_an_exception(page, demo):  # noqa: F811
     log_in(page, demo, "office")
     page.click("nav >> text=Exceptions")
     expect(page.locator("h1")).to_contain_text("Exceptions")
-    page.select_option("select[name=pupil_id]", label="6K · Dev Patel")
+    pick_pupil(page, "exception-pupil", "pat", "Dev Patel (6K)")
     page.select_option("select[name=kind]", label="medical")
     page.fill("input[name=reason]", "glucose monitor runs on his phone")
     page.fill("input[name=agreed_by]", "Mrs Patel, headteacher")

@@ -6,6 +6,7 @@ The work is kiosk.school.importer's.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 from sqlalchemy import select
@@ -95,3 +96,44 @@ def test_no_file_and_excel_files(as_user):
     assert "Choose a CSV file first" in response.get_data(as_text=True)
     page = upload(client, b"PK\x03\x04 not really a workbook", "pupils.xlsx")
     assert "Excel workbook" in page.get_data(as_text=True)
+
+
+MISMATCH = (b"UPN,Forename,Surname,Year,Class,Card UID\n"
+            b"M1,Zara,Ahmed,6,6K,04AB000000C001\n"
+            b"M2,Yusuf,Ali,9,6K,\n"
+            b"M3,Noor,Hassan,5,Oak,\n")
+
+
+def test_the_preview_shows_year_class_and_card_and_flags_a_mismatch(as_user, db):
+    client = as_user("office")
+    page = upload(client, MISMATCH).get_data(as_text=True)
+    rows = {m.group(1): m.group(2) for m in re.finditer(
+        r'<tr class="[^"]*" data-row="(\d+)">(.*?)</tr>', page, re.S)}
+    assert set(rows) == {"2", "3", "4"}
+    assert "Year 6" in rows["2"] and ">6K<" in rows["2"] and "04AB000000C001" in rows["2"]
+    assert "year does not match class" not in rows["2"]
+    assert "Year 9" in rows["3"] and "Year 9, but class 6K is a Year 6 class" in rows["3"]
+    assert "row-mismatch" in page.split('data-row="3"')[0].rsplit("<tr", 1)[1]
+    assert "year does not match class" not in rows["4"]  # "Oak" says nothing about the year
+    assert "1 row where the year does not match the class" in page
+    assert 'name="mismatches_checked" value="1" required' in page
+
+
+def test_a_mismatch_must_be_ticked_past_before_importing(as_user, db, tmp_path):
+    client = as_user("office")
+    page = upload(client, MISMATCH).get_data(as_text=True)
+    token = page.split('name="token" value="')[1].split('"')[0]
+    refused = client.post("/pupils/import/confirm", data={"token": token})
+    text = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "tick the box" in text
+    assert "Year 9, but class 6K is a Year 6 class" in text and f'value="{token}"' in text
+    assert pupil_names(db).isdisjoint({"Zara Ahmed", "Yusuf Ali"})
+    done = client.post("/pupils/import/confirm", data={"token": token, "mismatches_checked": "1"},
+                       follow_redirects=True)
+    assert "Imported: 3 created" in done.get_data(as_text=True)
+    assert {"Zara Ahmed", "Yusuf Ali", "Noor Hassan"} <= pupil_names(db)
+
+
+def test_a_file_without_mismatches_needs_no_tick(as_user):
+    page = upload(as_user("office"), GOOD).get_data(as_text=True)
+    assert "mismatches_checked" not in page and "does not match" not in page

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -68,11 +68,35 @@ def test_unlock_one_bay_then_done(as_user, db, heartbeat):
     status = client.get(f"/api/commands/{command.id}").get_json()
     assert (status["status"], status["finished"], status["display"]) == (
         "pending", False, "sent to the kiosk…")
-    with db.session() as session:  # the kiosk carries it out
-        finish(session.get(Command, command.id), "done", "Test locker: bay 2 unlocked for 10 s")
+    # The kiosk carries it out at 12:05:40 UTC on a summer day: 13:05:40 in London (BST).
+    carried_out = datetime(2026, 7, 1, 12, 5, 40, tzinfo=UTC)
+    with db.session() as session:
+        finish(session.get(Command, command.id), "done", "Test locker: bay 2 unlocked for 10 s",
+               carried_out)
         session.commit()
     status = client.get(f"/api/commands/{command.id}").get_json()
-    assert status["finished"] and status["display"] == "done: Test locker: bay 2 unlocked for 10 s"
+    assert status["finished"] and status["relocks_at"] == "13:05:50"
+    assert status["display"] == (
+        "done: Test locker: bay 2 unlocked for 10 s — relocks at 13:05:50")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "relocks at 13:05:50" in page  # also without the script
+
+
+def test_relocks_at_counts_the_chosen_seconds_in_winter_time(as_user, db, heartbeat):
+    heartbeat()
+    client = as_user("office")
+    client.post("/office/unlock", data={"target": "all", "reason": "drill", "seconds": "60"})
+    command = the_command(db)
+    with db.session() as session:  # GMT: school time is UTC
+        finish(session.get(Command, command.id), "done", "every bay unlocked for 60 s",
+               datetime(2026, 12, 1, 13, 4, 50, tzinfo=UTC))
+        session.commit()
+    assert client.get(f"/api/commands/{command.id}").get_json()["relocks_at"] == "13:05:50"
+    with db.session() as session:  # a failed unlock never relocks: nothing opened
+        finish(session.get(Command, command.id), "failed", "no such bay")
+        session.commit()
+    status = client.get(f"/api/commands/{command.id}").get_json()
+    assert status["relocks_at"] is None and "relocks" not in status["display"]
 
 
 def test_unlock_targets(as_user, db, heartbeat):

@@ -16,8 +16,7 @@ PAGES = [
     "/history?kind=deposit",
     "/history?pupil={xss}",
     "/emulator",
-    "/office",
-]
+]  # (/office names no pupil: its forms pick one by typing; see the "which one?" page below)
 
 
 @pytest.mark.parametrize("username", ["teacher6k", "office"])
@@ -70,3 +69,13 @@ def test_csv_export_defuses_spreadsheet_formulas(as_user, ids):
     text = client.get("/history.csv").get_data(as_text=True)
     assert "'=HYPERLINK(1)" in text
     assert ",=HYPERLINK" not in text
+
+
+def test_the_which_one_page_and_the_picker_search_keep_the_name_text(as_user):
+    client = as_user("office")
+    page = client.post("/office/release", data={"pupil": "r", "reason": XSS}).get_data(
+        as_text=True)
+    assert "Which pupil?" in page and XSS not in page
+    assert XSS_ESCAPED in page  # the name among the choices, the reason carried over
+    found = client.get("/pupils/search?q=script").get_json()
+    assert [p["name"] for p in found] == [XSS]  # JSON carries the real name; app.js sets text

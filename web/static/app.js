@@ -14,6 +14,10 @@
  *                          show its "display" line ("done: ...", "kiosk offline").
  *   form[data-confirm]     ask before submitting.
  *   form[data-async]       submit with fetch and show the reply's message.
+ *   input[data-pupil-search=URL]
+ *                          the pupil picker (web/picker.py): as the office types, fill
+ *                          the input's <datalist> from URL?q=...; picking a suggestion
+ *                          sets the form's hidden [data-pupil-id], editing clears it.
  */
 "use strict";
 
@@ -163,9 +167,62 @@
     }
   }
 
+  function pupilPicker(input) {
+    const form = input.form;
+    const hidden = form ? form.querySelector("[data-pupil-id]") : null;
+    const list = input.list;
+    const ids = new Map();  // label -> pupil id, of the suggestions shown
+    let asked = 0;
+    let timer = null;
+
+    function match() {
+      if (hidden) {
+        hidden.value = ids.get(input.value) || "";
+      }
+    }
+
+    async function suggest() {
+      const text = input.value.trim();
+      const ticket = ++asked;
+      if (!text || ids.has(input.value)) {
+        return;
+      }
+      const url = new URL(input.dataset.pupilSearch, window.location.href);
+      url.searchParams.set("q", text);
+      try {
+        const pupils = await getJson(url.toString());
+        if (ticket !== asked) {
+          return;  // a later keystroke has its own answer coming
+        }
+        ids.clear();
+        const options = pupils.map(function (pupil) {
+          ids.set(pupil.label, String(pupil.id));
+          const option = document.createElement("option");
+          option.value = pupil.label;
+          option.textContent = pupil.year === 0 ? "Reception" : "Year " + pupil.year;
+          return option;
+        });
+        if (list) {
+          list.replaceChildren.apply(list, options);
+        }
+        match();
+      } catch (error) {
+        // No suggestions: the server still resolves what was typed.
+      }
+    }
+
+    input.addEventListener("input", function () {
+      match();
+      window.clearTimeout(timer);
+      timer = window.setTimeout(suggest, 150);
+    });
+    input.addEventListener("change", match);
+  }
+
   document.addEventListener("submit", onSubmit);
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-poll]").forEach(startPolling);
     document.querySelectorAll("[data-command-url]").forEach(watchCommand);
+    document.querySelectorAll("input[data-pupil-search]").forEach(pupilPicker);
   });
 })();
