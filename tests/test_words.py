@@ -15,9 +15,11 @@ from kiosk.reports.words import (
     REFUSAL_WORDS,
     STATE_WORDS,
     CollectionTimes,
+    date_range_words,
     event_words,
     kind_words,
     place_words,
+    reason_words,
     refusal_message,
     refusal_words,
     school_date,
@@ -131,3 +133,22 @@ def test_collection_times_follow_the_calendar(db, config):
         usual = config.policy.collection_time(date(2026, 12, 17).weekday())
         assert times.on(datetime(2026, 12, 17, 10, 0)) == usual
         assert times.event_words("deposit", None, datetime(2026, 12, 17, 10, 0)) == "handed in"
+
+
+def test_reasons_beside_the_words():
+    assert reason_words("refused", "too_early") == ""  # said in the "what"
+    assert reason_words("pupil_updated", "class, external_id") == "class, school MIS id"
+    assert reason_words("pupil_updated", "deactivated") == "left the school"
+    assert reason_words("override", "inhaler needed") == "inhaler needed"
+    assert reason_words("deposit", None) == ""
+
+
+def test_date_ranges():
+    today = date(2026, 12, 1)
+    assert date_range_words(date(2026, 11, 1), date(2026, 11, 30), today) == "1–30 November"
+    assert date_range_words(date(2026, 11, 30), date(2026, 12, 4), today) == (
+        "30 November – 4 December")
+    assert date_range_words(date(2026, 12, 1), date(2026, 12, 1), today) == "Tuesday 1 December"
+    assert date_range_words(date(2025, 12, 1), date(2026, 1, 5), today) == (
+        "1 December 2025 – 5 January 2026")
+    assert date_range_words(date(2025, 11, 1), date(2025, 11, 3), today) == "1–3 November 2025"

@@ -90,7 +90,7 @@ TOO_EARLY_AT = "collection opens {opens_at:%H:%M}"
 #: a pupil's phone today (``pupil_states`` ``state``) -> staff words
 STATE_WORDS: dict[str, str] = {
     "not_handed_in": "not handed in",
-    "in_locker": "in the locker",
+    "in_locker": "in locker",
     "collected": "collected",
     "school_closed": "no school today",
 }
@@ -161,6 +161,26 @@ def event_words(kind: str | None, reason: str | None = None, *,
     return kind_words(kind)
 
 
+#: the fields a ``pupil_updated`` event's reason names -> staff words
+CHANGED_FIELD_WORDS: dict[str, str] = {
+    "active": "back on roll",
+    "deactivated": "left the school",
+    "external_id": "school MIS id",
+}
+
+
+def reason_words(kind: str | None, reason: str | None) -> str:
+    """An event's reason as staff read it beside its :func:`event_words`: "" for a
+    refusal (its reason is in the "what"), the changed fields of a pupil in words, else
+    the reason as written ("" for none)."""
+    if not reason or kind == Kind.REFUSED:
+        return ""
+    if kind == Kind.PUPIL_UPDATED:
+        return ", ".join(CHANGED_FIELD_WORDS.get(field, field)
+                         for field in reason.split(", "))
+    return reason
+
+
 def tap_result_words(result: str | None, opens_at: time | None = None) -> str:
     """The kiosk's ``last_tap_result`` ("deposit", "refused: too_early", ...) in staff words."""
     if not result:
@@ -169,6 +189,16 @@ def tap_result_words(result: str | None, opens_at: time | None = None) -> str:
         code = result.removeprefix("refused: ")
         return f"{KIND_WORDS[Kind.REFUSED]} — {refusal_words(code, opens_at)}"
     return TAP_RESULT_WORDS.get(result) or _plain(result)
+
+
+def tap_outcome_words(kind: str, bay: int | None, reason: str | None,
+                      opens_at: time | None = None) -> str:
+    """What happened at the locker on a tap, from the event the kiosk recorded:
+    "handed in: bay 1", "refused: " and the kiosk's own words to the pupil."""
+    if kind == Kind.REFUSED:
+        return f"{KIND_WORDS[Kind.REFUSED]}: {refusal_message(reason or '', opens_at)}"
+    words = kind_words(kind)
+    return f"{words}: bay {bay}" if bay is not None else words
 
 
 def state_words(state: str | None) -> str:
@@ -193,6 +223,19 @@ def place_words(locker_name: str | None, bay: int | None = None,
     return f"{name}, bay {bay}" if name else f"bay {bay}"
 
 
+def date_range_words(start: date, end: date, today: date | None = None) -> str:
+    """A range of days as a school writes it: "Tuesday 1 December" for one day,
+    "1–30 November", "30 November – 4 December"; the year as :func:`school_date` adds it."""
+    if start == end:
+        return school_date(start, today)
+    year = "" if today is not None and start.year == end.year == today.year else f" {end.year}"
+    if start.year != end.year:
+        return f"{start.day} {start:%B} {start.year} – {end.day} {end:%B} {end.year}"
+    if start.month == end.month:
+        return f"{start.day}–{end.day} {end:%B}{year}"
+    return f"{start.day} {start:%B} – {end.day} {end:%B}{year}"
+
+
 def school_date(value: date | datetime | str | None, today: date | None = None) -> str:
     """A date as a school writes it: "Tuesday 1 December", with the year when it is not
     ``today``'s year (or when ``today`` is not given). An ISO string is read first; a
@@ -211,10 +254,13 @@ class CollectionTimes:
     """The collection time of each local date (the calendar's, else ``[policy]``'s),
     read once per date: for saying "collection opens 15:15" on a list of refusals."""
 
-    def __init__(self, executor: Any, config: Config) -> None:
+    def __init__(self, executor: Any, config: Config,
+                 known: dict[date, time] | None = None) -> None:
+        """``executor``: a Session or Connection to read the calendar with; ``known``: the
+        times already read (shared by readers of one list in several transactions)."""
         self._executor = executor
         self._config = config
-        self._times: dict[date, time] = {}
+        self._times: dict[date, time] = {} if known is None else known
 
     def on(self, moment: datetime) -> time:
         """The collection time of the local day of ``moment`` (stored naive UTC or aware)."""
