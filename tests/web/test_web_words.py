@@ -172,3 +172,16 @@ def test_office_what_filter_lists_every_kind_in_words(as_user):
     assert '<option value="login" >signed in</option>' in select
     assert '<option value="office_return" >handed back by the office</option>' in select
     assert len(re.findall("<option value=\"[a-z]", select)) == len(list(Kind))
+
+
+def test_calendar_and_exception_dates_read_like_a_schools(make_app, db, ids):
+    inset = SEED_DAY + timedelta(days=3)
+    with db.session() as session:
+        set_day(session, entry(inset, closed=True, collect_from=None, reason="INSET day"),
+                by="office", now=SEED_TIME)
+        session.commit()
+    client = make_app(CLOCK=local_clock(9)).test_client()
+    login(client, "office")
+    words = school_day(inset) + ("" if inset.year == SEED_DAY.year else f" {inset.year}")
+    page = client.get("/calendar").get_data(as_text=True)
+    assert f"<td>{words}</td>" in page
