@@ -22,8 +22,14 @@ from datetime import UTC
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 from sqlalchemy import Select, select, tuple_
 
-from kiosk.policy import local_day_bounds
-from kiosk.reports.words import PUPIL_KINDS, CollectionTimes, date_range_words, place_words
+from kiosk.policy import Refusal, local_day_bounds
+from kiosk.reports.words import (
+    PUPIL_KINDS,
+    CollectionTimes,
+    date_range_words,
+    event_words,
+    place_words,
+)
 from kiosk.school.queries import local_iso, surname_key
 from kiosk.store.events import Kind
 from kiosk.store.models import Event, Locker, Pupil
@@ -172,20 +178,41 @@ def export():
         yield "\ufeff" + text([CSV_COLUMNS])
         chunk = query
         names = None
+        # The words are the same for every event of a kind (a refusal: of a reason; a
+        # too-early one: of a day) and every locker and bay: worked out once each.
+        whats: dict[tuple, str] = {}
+        places: dict[tuple, str] = {}
+
+        def what(row, times: CollectionTimes) -> str:
+            if row.kind == Kind.REFUSED and row.reason == Refusal.TOO_EARLY:
+                return times.event_words(row.kind, row.reason, row.at)
+            key = (row.kind, row.reason if row.kind == Kind.REFUSED else None)
+            found = whats.get(key)
+            if found is None:
+                found = whats[key] = event_words(*key)
+            return found
+
+        def where(row) -> str:
+            key = (row.locker_id, row.bay)
+            found = places.get(key)
+            if found is None:
+                found = places[key] = _cell(place_words(names.get(row.locker_id), row.bay,
+                                                        row.locker_id))
+            return found
+
         while True:
             with db.session() as session:  # one short read transaction per chunk
                 rows = session.execute(chunk).all()
                 if names is None:
                     names = dict(session.execute(select(Locker.id, Locker.name)).all())
                 times = CollectionTimes(session, cfg, opening_times)
-                whats = [times.event_words(row.kind, row.reason, row.at) for row in rows]
+                whats_of = [what(row, times) for row in rows]
             # Only the free-text cells can start with = + - @ (kind, ids and times cannot).
             yield text([
                 (iso(row.at), row.kind, row.pupil_id, _cell(row.name), _cell(row.class_name),
                  _cell(row.card_uid), _cell(row.locker_id), row.bay, _cell(row.actor),
-                 _cell(row.reason), what,
-                 _cell(place_words(names.get(row.locker_id), row.bay, row.locker_id)))
-                for row, what in zip(rows, whats, strict=True)
+                 _cell(row.reason), words, where(row))
+                for row, words in zip(rows, whats_of, strict=True)
             ])
             if len(rows) < CSV_CHUNK:
                 return
