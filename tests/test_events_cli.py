@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from kiosk.school.pupils import add_pupil
 from kiosk.store.events import Kind, record_event
 from kiosk.store.models import Bay, Locker
 
-from .conftest import run_cli
+from .conftest import real_now, run_cli
 
 #: 10:00 UTC on a Tuesday in winter: 10:00 in London, before collection time
 AT = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -62,3 +63,11 @@ def test_events_names_in_text_and_json(config_file, db):
             assert (after["pupil_name"], after["class_name"]) == ("Amara Okafor", "6K")
         else:
             assert after["pupil_name"] is None and after["class_name"] is None
+
+
+def test_status_heading_is_a_school_date(config_file, db):
+    zone = ZoneInfo("Europe/London")
+    before = real_now(zone).date()  # the subprocess's clock decides "today"
+    first = run_cli(config_file, "status").stdout.splitlines()[0]
+    after = real_now(zone).date()
+    assert first in {f"Phones on {day:%A} {day.day} {day:%B}" for day in (before, after)}

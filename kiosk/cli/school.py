@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import click
 
@@ -23,7 +23,7 @@ def register(cli: click.Group, command) -> None:
     def status(ctx: Context, as_json: bool) -> None:
         """Today's state of every pupil's phone."""
         from kiosk.registers.exceptions import kind_words
-        from kiosk.reports.words import state_words
+        from kiosk.reports.words import school_date, state_words
         from kiosk.school.queries import pupil_states
 
         with ctx.database().session() as session:
@@ -31,7 +31,8 @@ def register(cli: click.Group, command) -> None:
         if as_json:
             emit_json(document)
             return
-        click.echo(f"Phones on {document['date']}")
+        day_of = date.fromisoformat(document["date"])
+        click.echo(f"Phones on {school_date(day_of, day_of)}")
         day = document["calendar"]
         if day is not None:
             click.echo("  school closed: " + day["reason"] if day["closed"] else
