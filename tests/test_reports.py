@@ -13,11 +13,9 @@ import pytest
 from sqlalchemy import func, select
 
 from kiosk.devtools.report_bench import build_school_year
-from kiosk.policy import Refusal
 from kiosk.registers.exceptions import add_exception
 from kiosk.reports.figures import Counts, build_report
 from kiosk.reports.render import render_csv, render_file
-from kiosk.reports.words import REFUSAL_WORDS, refusal_words
 from kiosk.school.pupils import add_pupil
 from kiosk.store.events import Kind, record_event
 from kiosk.store.models import Pupil
@@ -138,16 +136,6 @@ def test_from_after_to_is_refused(db, config):
         build_report(session, config, FRIDAY, MONDAY, now=AFTER)
 
 
-def test_every_refusal_code_has_words_staff_use():
-    assert set(REFUSAL_WORDS) == {code.value for code in Refusal}
-    assert refusal_words("year_not_allowed") == "Wrong year"
-    assert refusal_words("year5_not_approved") == "Year 5 without approval"
-    assert refusal_words("unknown_card") == "Unknown card"
-    assert refusal_words("card_revoked") == "Cancelled card"
-    assert refusal_words("too_early") == "Too early to collect"
-    assert refusal_words("something_new") == "something new"
-
-
 def weekly_rows(text: str) -> dict[str, dict[str, str]]:
     return {row["class"]: row for row in csv.DictReader(io.StringIO(text))}
 
@@ -173,12 +161,16 @@ def test_other_csv_tables(week, config):
     refusals = list(csv.DictReader(io.StringIO(render_csv(report, "refusals"))))
     assert {r["reason_code"]: int(r["refused_taps"]) for r in refusals} == EXPECTED_REFUSALS
     assert {r["reason"] for r in refusals} >= {
-        "Year 5 without approval", "Unknown card", "Cancelled card", "Too early to collect"}
+        "Year 5 without agreement", "Card not recognised", "Card cancelled",
+        "Too early to collect"}
     unlocks = list(csv.DictReader(io.StringIO(render_csv(report, "unlocks"))))
     assert [(u["what"], u["bay"], u["by"], u["reason"]) for u in unlocks] == [
         ("Open all", "all", "office", "fire drill"),
         ("Emergency unlock", "1", "mrs.p", "inhaler needed")]
     assert unlocks[0]["time"] == "2026-03-31T11:00:00+01:00"
+    # the locker by its name for people, its id kept in "locker"
+    assert [(u["locker"], u["locker_name"]) for u in unlocks] == [
+        ("locker-1", "Year 6 locker")] * 2
     approvals = list(csv.DictReader(io.StringIO(render_csv(report, "approvals"))))
     assert [a["pupil"] for a in approvals] == ["Grace Mensah", "Isla Murphy"]
     with pytest.raises(ValueError, match="no CSV table"):
@@ -240,7 +232,7 @@ def test_report_command_writes_html_and_csv(week, config_file, tmp_path):
     assert set(weekly_rows(one_class.stdout)) == {"6K", "All classes"}
     refusals = run_cli(config_file, "report", "--from", "2026-03-30", "--to", "2026-04-05",
                        "--format", "csv", "--table", "refusals")
-    assert "Year 5 without approval" in refusals.stdout
+    assert "Year 5 without agreement" in refusals.stdout
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 from kiosk.config import Config
 from kiosk.store.db import Database
 from kiosk.timeutil import aware_utc_now
-from web import access
+from web import access, words
 from web.helpers import AppState, DbIdConverter, format_hhmm, format_when
 from web.security import LoginLimiter, install_security, load_secret_key
 from web.sessions import DatabaseSessionInterface
@@ -128,6 +128,7 @@ def _register_templates(app: Flask, config: Config) -> None:
     app.jinja_env.filters["hhmm"] = format_hhmm
     app.jinja_env.filters["when"] = format_when
     app.jinja_env.globals["emulated"] = config.emulated
+    words.register(app)
 
     @app.context_processor
     def user_context() -> dict[str, Any]:

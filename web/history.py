@@ -22,11 +22,18 @@ from datetime import UTC
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
 from sqlalchemy import Select, select, tuple_
 
-from kiosk.policy import local_day_bounds
-from kiosk.school.queries import local_iso
+from kiosk.policy import Refusal, local_day_bounds
+from kiosk.reports.words import (
+    PUPIL_KINDS,
+    CollectionTimes,
+    date_range_words,
+    event_words,
+    place_words,
+)
+from kiosk.school.queries import local_iso, surname_key
 from kiosk.store.events import Kind
-from kiosk.store.models import Event, Pupil
-from web.access import actor, db_session, in_visible_classes, login_required
+from kiosk.store.models import Event, Locker, Pupil
+from web.access import actor, db_session, in_visible_classes, login_required, visible_classes
 from web.helpers import arg_date, arg_text, config, form_id, form_int, local, now, state
 from web.pupils import class_names
 
@@ -39,9 +46,20 @@ PAGE_ROWS = 500
 CSV_CHUNK = 5000
 #: the deepest History page (OFFSET paging; the CSV has everything)
 MAX_PAGE = 1000
+#: the codes' columns stay as they were (scripts read them); "what" and "where" (added
+#: last) say the same in the words staff use: "refused — card not recognised",
+#: "Class 6K locker, bay 1"
 CSV_COLUMNS = ("time", "kind", "pupil_id", "pupil", "class", "card", "locker", "bay", "actor",
-               "reason")
+               "reason", "what", "where")
 KINDS = [kind.value for kind in Kind]
+
+
+def visible_kinds() -> list[str]:
+    """The kinds the user can find events of: a teacher sees only events about pupils of
+    their classes (web/access.py), so only the kinds such an event can have."""
+    if visible_classes() is None:
+        return KINDS
+    return [kind for kind in KINDS if kind in PUPIL_KINDS]
 
 
 def _filters() -> dict:
@@ -50,14 +68,19 @@ def _filters() -> dict:
     today = local(now()).date()
     start = arg_date("from", today)
     end = arg_date("to", today)
+    corrected = ""
     if end < start:
         start, end = end, start
+        corrected = "'to' was before 'from', so they were swapped"
     kind = request.args.get("kind", "")
-    if kind and kind not in KINDS:
-        abort(400, f"kind must be one of {', '.join(KINDS)}")
+    kinds = visible_kinds()
+    if kind and kind not in kinds:
+        abort(400, f"kind must be one of {', '.join(kinds)}")
     return {
         "from": start,
         "to": end,
+        #: what was changed in the range asked for, said on the page ("" for nothing)
+        "corrected": corrected,
         "class": arg_text("class", max_length=64),
         "pupil": form_id("pupil", source=request.args),
         "kind": kind,
@@ -96,9 +119,10 @@ def _query(filters: dict, columns=(Event,), before: tuple | None = None) -> Sele
 
 def _pupil_choices() -> list:
     """(id, name, class_name) rows of the pupils the user may pick."""
-    query = select(Pupil.id, Pupil.name, Pupil.class_name).order_by(Pupil.class_name, Pupil.name)
+    query = select(Pupil.id, Pupil.name, Pupil.class_name).order_by(Pupil.class_name, Pupil.id)
     query = in_visible_classes(query)
-    return db_session().execute(query).all()
+    rows = db_session().execute(query).all()
+    return sorted(rows, key=lambda row: (row.class_name, surname_key({"name": row.name})))
 
 
 @bp.get("/history")
@@ -113,8 +137,9 @@ def index():
     ).all()
     return render_template(
         "history.html", rows=rows[:PAGE_ROWS], more=len(rows) > PAGE_ROWS, filters=filters,
-        kinds=KINDS, class_names=class_names(), pupils=_pupil_choices(), page=page,
+        kinds=visible_kinds(), class_names=class_names(), pupils=_pupil_choices(), page=page,
         page_rows=PAGE_ROWS, max_page=MAX_PAGE,
+        showing=date_range_words(filters["from"], filters["to"], local(now()).date()),
     )
 
 
@@ -137,6 +162,7 @@ def export():
     query = _query(filters, columns).limit(CSV_CHUNK)
     db, cfg = state().db, config()
     log.info("events exported by %s", actor())
+    opening_times: dict = {}  # collection time per date, shared by the chunks
 
     def generate() -> Iterator[str]:
         buffer = io.StringIO()
@@ -151,15 +177,42 @@ def export():
 
         yield "\ufeff" + text([CSV_COLUMNS])
         chunk = query
+        names = None
+        # The words are the same for every event of a kind (a refusal: of a reason; a
+        # too-early one: of a day) and every locker and bay: worked out once each.
+        whats: dict[tuple, str] = {}
+        places: dict[tuple, str] = {}
+
+        def what(row, times: CollectionTimes) -> str:
+            if row.kind == Kind.REFUSED and row.reason == Refusal.TOO_EARLY:
+                return times.event_words(row.kind, row.reason, row.at)
+            key = (row.kind, row.reason if row.kind == Kind.REFUSED else None)
+            found = whats.get(key)
+            if found is None:
+                found = whats[key] = event_words(*key)
+            return found
+
+        def where(row) -> str:
+            key = (row.locker_id, row.bay)
+            found = places.get(key)
+            if found is None:
+                found = places[key] = _cell(place_words(names.get(row.locker_id), row.bay,
+                                                        row.locker_id))
+            return found
+
         while True:
             with db.session() as session:  # one short read transaction per chunk
                 rows = session.execute(chunk).all()
+                if names is None:
+                    names = dict(session.execute(select(Locker.id, Locker.name)).all())
+                times = CollectionTimes(session, cfg, opening_times)
+                whats_of = [what(row, times) for row in rows]
             # Only the free-text cells can start with = + - @ (kind, ids and times cannot).
             yield text([
                 (iso(row.at), row.kind, row.pupil_id, _cell(row.name), _cell(row.class_name),
                  _cell(row.card_uid), _cell(row.locker_id), row.bay, _cell(row.actor),
-                 _cell(row.reason))
-                for row in rows
+                 _cell(row.reason), words, where(row))
+                for row, words in zip(rows, whats_of, strict=True)
             ])
             if len(rows) < CSV_CHUNK:
                 return

@@ -126,9 +126,10 @@ def today_view(filters: dict | None = None) -> dict:
         "filters": filters,
         "class_names": sorted({p["class"] for p in pupils}),
         "list_names": LIST_NAMES,
-        "not_collected": [p for p in pupils if p["state"] == "in_locker"],
-        "not_handed_in": [p for p in pupils if _expected(p)],
-        "overnight": [p for p in pupils if p["overnight"]],
+        # the action lists: one list across classes, by surname
+        "not_collected": sorted((p for p in pupils if p["state"] == "in_locker"), key=surname_key),
+        "not_handed_in": sorted((p for p in pupils if _expected(p)), key=surname_key),
+        "overnight": sorted((p for p in pupils if p["overnight"]), key=surname_key),
         "counts": {
             "in_locker": sum(p["state"] == "in_locker" for p in pupils),
             "collected": sum(p["state"] == "collected" for p in pupils),

@@ -47,19 +47,35 @@ def register(cli: click.Group, command) -> None:
                   help="Seconds the card stays on the reader after it is read.")
     @click.option("--timeout", default=5.0, show_default=True, type=FiniteFloatRange(0.5, 120),
                   help="Seconds to wait for the reader to sense the card.")
+    @click.option("--wait", default=5.0, show_default=True, type=FiniteFloatRange(0, 120),
+                  help="Seconds to wait for the kiosk to record what it did (0: do not wait).")
     @pass_ctx
-    def tap(ctx: Context, uid: str, hold: float, timeout: float) -> None:
-        """Present a virtual card UID to the emulated reader (udp)."""
+    def tap(ctx: Context, uid: str, hold: float, timeout: float, wait: float) -> None:
+        """Present a virtual card UID to the emulated reader (udp) and say what the kiosk
+        did ("handed in: bay 1", "refused: ..."), read from the event it recorded."""
         from hardware.errors import HardwareError
         from hardware.virtual_card import present_card
         from kiosk.school.pupils import normalise_uid
+        from kiosk.school.queries import last_event_id
 
         uid = normalise_uid(uid)
+        database = ctx.database() if wait else None
+        if database is not None:
+            with database.session() as session:
+                before = last_event_id(session)  # before the card: the kiosk may be quick
         try:
             present_card(uid, hold=hold, path=ctx.config.reader.device, timeout=timeout)
         except HardwareError as error:
             raise ActionError(str(error)) from error
         click.echo(f"card {uid} read by the reader")
+        if database is None:
+            return
+        outcome = _tap_outcome(database, ctx.config, uid, before, wait)
+        if outcome is None:
+            raise ActionError(
+                f"no answer from the kiosk within {wait:g} s (is it running with this "
+                "database? a repeat tap within the debounce time is ignored)")
+        click.echo(outcome)
 
     @command(cli, "lockers")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -193,3 +209,27 @@ def register(cli: click.Group, command) -> None:
             raise ActionError(str(error)) from error
         if card_seconds > 0 and uid is None:
             sys.exit(1)
+
+
+def _tap_outcome(database, config, uid: str, after_id: int, wait: float) -> str | None:
+    """The words for the first event the kiosk recorded for card ``uid`` after event
+    ``after_id``, polled for up to ``wait`` seconds; None if none came."""
+    import time
+
+    from sqlalchemy import select
+
+    from kiosk.reports.words import CollectionTimes, tap_outcome_words
+    from kiosk.store.models import Event
+
+    query = (select(Event.kind, Event.bay, Event.reason, Event.at)
+             .where(Event.id > after_id, Event.card_uid == uid).order_by(Event.id).limit(1))
+    deadline = time.monotonic() + wait
+    while True:
+        with database.session() as session:
+            event = session.execute(query).first()
+            if event is not None:
+                opens_at = CollectionTimes(session, config).on(event.at)
+                return tap_outcome_words(event.kind, event.bay, event.reason, opens_at)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)

@@ -54,7 +54,9 @@ from sqlalchemy.orm import Session
 from kiosk.config import Config
 from kiosk.policy import Approval, approval_in_force, local_day_bounds
 from kiosk.registers.exceptions import kind_words
-from kiosk.store.models import Event, Pupil, PupilException, Year5Approval
+from kiosk.reports.words import place_words
+from kiosk.school.queries import surname_key
+from kiosk.store.models import Event, Locker, Pupil, PupilException, Year5Approval
 from kiosk.store.prepared import Prepared
 
 #: the "handed in by" times, local; after the last one a hand-in is "later"
@@ -122,6 +124,8 @@ class OverrideRow:
     bay: int | None
     actor: str | None
     reason: str | None
+    #: the locker's name (its id when the locker is gone), for people to read
+    locker_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -198,7 +202,10 @@ def exceptions_in_force(session: Session, start: date, end: date, classes: list[
     if classes is not None:
         query = query.where(Pupil.class_name.in_(classes))
     lines = []
-    for row, name, class_name in session.execute(query):
+    # by class, then surname (as every list of pupils a person reads)
+    found = sorted(session.execute(query).all(),
+                   key=lambda r: (r.class_name, surname_key({"name": r.name})))
+    for row, name, class_name in found:
         if row.ended_at is not None and row.ended_at.date() < start:
             continue  # ended before the range began
         until = f" until {row.until:%-d %b %Y}" if row.until else ""
@@ -508,13 +515,15 @@ def _pupils(session: Session, start: date, zone, classes: list[str] | None) -> d
 
 def _overrides(session: Session, since: datetime, until: datetime, zone) -> list[OverrideRow]:
     rows = session.execute(
-        select(Event.at, Event.locker_id, Event.bay, Event.actor, Event.reason)
+        select(Event.at, Event.locker_id, Event.bay, Event.actor, Event.reason, Locker.name)
+        .outerjoin(Locker, Locker.id == Event.locker_id)
         .where(Event.kind == "override", Event.at >= since, Event.at < until)
         .order_by(Event.at, Event.id)
     )
     return [
-        OverrideRow(at.replace(tzinfo=UTC).astimezone(zone), locker, bay, actor, reason)
-        for at, locker, bay, actor, reason in rows
+        OverrideRow(at.replace(tzinfo=UTC).astimezone(zone), locker, bay, actor, reason,
+                    place_words(name, None, locker))
+        for at, locker, bay, actor, reason, name in rows
     ]
 
 
@@ -539,8 +548,10 @@ def _approvals(
     def local(moment: datetime | None) -> datetime | None:
         return moment.replace(tzinfo=UTC).astimezone(zone) if moment else None
 
+    found = sorted(session.execute(query).all(),
+                   key=lambda r: (r.class_name, surname_key({"name": r.name})))
     return [
         ApprovalRow(name, class_name, approval.approved_by, local(approval.approved_at),
                     approval.until, local(approval.revoked_at), approval.revoked_by)
-        for approval, name, class_name in session.execute(query)
+        for approval, name, class_name in found
     ]

@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from kiosk.reports import charts
 from kiosk.reports.figures import HAND_IN_BY, Counts, Report
-from kiosk.reports.words import override_words, refusal_words
+from kiosk.reports.words import override_words, place_words, refusal_words, sentence
 
 ALL_CLASSES = "All classes"
 #: CSV table name -> what it holds (``phonelocker report --table``, the page's links)
@@ -40,8 +40,9 @@ def _environment() -> Environment:
     )
     env.filters["percent"] = percent
     env.filters["week"] = week_label
-    env.globals["refusal_words"] = refusal_words
+    env.globals["refusal_words"] = lambda code: sentence(refusal_words(code))
     env.globals["override_words"] = override_words
+    env.globals["place_words"] = place_words
     return env
 
 
@@ -101,9 +102,10 @@ def report_charts(report: Report) -> dict[str, Markup]:
     refusals = charts.horizontal_bars(
         "chart-refusals", "Refused taps by reason",
         "Refused taps in the range, by reason: "
-        + ("; ".join(f"{refusal_words(code)}: {count}" for code, count in totals) or "none")
+        + ("; ".join(f"{sentence(refusal_words(code))}: {count}" for code, count in totals)
+           or "none")
         + ".",
-        [refusal_words(code) for code, _count in totals],
+        [sentence(refusal_words(code)) for code, _count in totals],
         [count for _code, count in totals],
     )
     return {"hand_ins": hand_ins, "collections": collections, "refusals": refusals}
@@ -168,12 +170,13 @@ def csv_rows(report: Report, table: str) -> Iterable[Sequence]:
     elif table == "refusals":
         yield ("week_commencing", "reason_code", "reason", "refused_taps")
         for (week, code), count in sorted(report.refusals.items()):
-            yield (week.isoformat(), code, refusal_words(code), count)
+            yield (week.isoformat(), code, sentence(refusal_words(code)), count)
     elif table == "unlocks":
-        yield ("time", "what", "locker", "bay", "by", "reason")
+        yield ("time", "what", "locker", "bay", "by", "reason", "locker_name")
         for row in report.overrides:
             yield (row.at.isoformat(timespec="seconds"), override_words(row.bay), row.locker_id,
-                   "all" if row.bay is None else row.bay, row.actor, row.reason)
+                   "all" if row.bay is None else row.bay, row.actor, row.reason,
+                   row.locker_name)
     elif table == "approvals":
         yield ("pupil", "class", "agreed_by", "agreed_at", "until", "ended_at", "ended_by")
         for row in report.approvals:

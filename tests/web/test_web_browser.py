@@ -173,7 +173,7 @@ def test_emulator_panel_taps_a_card(page, demo):
     expect(page.locator("#toast")).to_contain_text("tapped")
     locker = page.locator('[data-section="locker"]')
     expect(locker).to_contain_text(CARDS["Amara Okafor"], timeout=4000)
-    expect(locker).to_contain_text("deposit")
+    expect(locker).to_contain_text("handed in")  # the last tap, in words
     started = time.monotonic()
     page.click("nav >> text=Today")
     expect(page.locator("tr", has_text="Amara Okafor")).to_contain_text("in locker since")

@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from kiosk.registers.exceptions import add_exception
+from kiosk.reports.words import school_date
 from kiosk.store.models import Event, Pupil, PupilException, StaffArrangement
 
 from .conftest import local_clock, login
@@ -99,8 +100,8 @@ def test_office_ends_one_and_the_pupil_is_expected_again(make_app, db, ids):
 
 
 def test_due_for_review_on_the_register_and_the_offices_today(make_app, db, ids):
-    soon = (CLOCK().date() + timedelta(days=7)).isoformat()
-    later = (CLOCK().date() + timedelta(days=60)).isoformat()
+    soon = school_date(CLOCK().date() + timedelta(days=7), CLOCK().date())
+    later = school_date(CLOCK().date() + timedelta(days=60), CLOCK().date())
     add_for(db, ids["amara"], review_on=CLOCK().date() + timedelta(days=7))
     add_for(db, ids["harry"], review_on=CLOCK().date() + timedelta(days=60))
     office = client_as(make_app, "office")

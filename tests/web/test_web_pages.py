@@ -113,7 +113,7 @@ def test_bad_pupil_forms_say_why(as_user):
 
 def test_pupil_page_shows_cards_and_history(as_user, ids):
     page = as_user("teacher6k").get(f"/pupils/{ids['xss']}").get_data(as_text=True)
-    assert XSS_CARD in page and "deposit" in page and "pupil added" in page
+    assert XSS_CARD in page and "handed in" in page and "pupil added" in page
     assert "Enrol a card" not in page and "Mark as left" not in page  # teachers change nothing
 
 
@@ -145,9 +145,10 @@ def test_history_csv_is_streamed(as_user):
     assert "attachment" in response.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[0] == ["time", "kind", "pupil_id", "pupil", "class", "card", "locker", "bay",
-                       "actor", "reason"]
+                       "actor", "reason", "what", "where"]
     assert [row[1] for row in rows[1:]] == ["deposit"]
     assert rows[1][5] == XSS_CARD
+    assert rows[1][10:] == ["handed in", "Test locker, bay 1"]
 
 
 # --- admin ----------------------------------------------------------------------------------------

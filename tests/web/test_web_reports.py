@@ -73,7 +73,7 @@ def test_teacher_sees_only_their_class(as_user):
     assert 'data-class="6K"' in html and 'data-class="5R"' not in html
     assert figure(html, "summary", "6K", "handed_in") == "61.1\u00a0%"
     assert "fire drill" not in html  # school-wide unlocks are for the office
-    assert "Year 5 without approval" not in html
+    assert "Year 5 without agreement" not in html
     assert client.get("/reports", query_string={**WEEK, "class": "5R"}).status_code == 403
     rows = client.get("/reports.csv", query_string={**WEEK, "table": "weekly"}).get_data(
         as_text=True)
@@ -97,7 +97,7 @@ def test_csv_download(as_user):
     text = response.get_data(as_text=True)
     assert text.startswith("\ufeff")
     rows = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
-    assert {row["reason"] for row in rows} >= {"Unknown card", "Cancelled card"}
+    assert {row["reason"] for row in rows} >= {"Card not recognised", "Card cancelled"}
 
 
 @pytest.mark.parametrize(
