@@ -71,3 +71,25 @@ def test_status_heading_is_a_school_date(config_file, db):
     first = run_cli(config_file, "status").stdout.splitlines()[0]
     after = real_now(zone).date()
     assert first in {f"Phones on {day:%A} {day.day} {day:%B}" for day in (before, after)}
+
+
+def test_status_says_a_phone_was_handed_back_by_the_office_not_collected(config_file, db):
+    from kiosk.school.pupils import get_pupil, office_takes_phone
+    from kiosk.store.models import Holding
+
+    now = real_now().replace(tzinfo=None)  # the subprocess decides "today" by its clock
+    with db.session() as session:
+        session.add(Locker(id="demo-6k", name="Class 6K locker", bays=[Bay(number=1)]))
+        pupil = add_pupil(session, name="Amara Okafor", year=6, class_name="6K",
+                          card_uid="04A1B2C3D4E5F6", actor="office", now=now)
+        event = record_event(session, Kind.DEPOSIT, at=now, pupil_id=pupil.id, bay=1,
+                             card_uid="04A1B2C3D4E5F6", locker_id="demo-6k")
+        session.add(Holding(pupil_id=pupil.id, locker_id="demo-6k", bay=1, since=now,
+                            event_id=event.id))
+        session.commit()
+        office_takes_phone(session, get_pupil(session, pupil.id), actor="office",
+                           reason="dentist", now=now)
+        session.commit()
+    [line] = [line for line in run_cli(config_file, "status").stdout.splitlines()
+              if "Amara" in line]
+    assert "handed back by the office" in line and "collected" not in line

@@ -30,6 +30,7 @@ from flask import (
 )
 from sqlalchemy import select
 
+from kiosk.reports.words import tap_result_words
 from kiosk.school.queries import locker_states
 from kiosk.store.models import Card, Pupil
 from web.access import (
@@ -102,7 +103,7 @@ class VirtualCards:
             for locker in lockers:
                 last = (locker.get("last_tap_uid"), locker.get("last_tap_at"))
                 if last[0] == self._uid and last[1] and last != self._before.get(locker["id"]):
-                    return f"card {self._uid}: {locker['last_tap_result']}"
+                    return f"card {self._uid}: {tap_result_words(locker['last_tap_result'])}"
         return self.last_result
 
 

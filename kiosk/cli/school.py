@@ -39,6 +39,10 @@ def register(cli: click.Group, command) -> None:
                        f"  collection from {day['collect_from']} today: {day['reason']}")
         for row in document["pupils"]:
             label = state_words(row["state"])
+            if row["state"] == "collected" and row.get("collected_kind") == "office_return":
+                label = "handed back by the office"
+            elif row["state"] == "collected" and row.get("collected_kind") == "kept_in_office":
+                label = "kept in the office"
             if row["state"] == "not_handed_in" and row["exception"]:
                 label = f"keeps phone: {kind_words(row['exception']['kind'])}"
             when = row["collected_at"] or row["handed_in_at"]

@@ -258,7 +258,7 @@ def test_the_virtual_card_line_follows_the_latest_tap(make_app, db, ids, heartbe
     wait_for(lambda: presented == [AMARA_CARD])
     wait_for(lambda: "waiting for the kiosk" in virtual_card_line(client))
     kiosk_reports_tap(db, AMARA_CARD, "deposit")
-    assert virtual_card_line(client) == f"card {AMARA_CARD}: deposit"
+    assert virtual_card_line(client) == f"card {AMARA_CARD}: handed in"
 
     client.post("/emulator/tap", data={"pupil_id": ids["xss"]})
     assert AMARA_CARD not in virtual_card_line(client)  # the old result is gone at once
@@ -266,7 +266,7 @@ def test_the_virtual_card_line_follows_the_latest_tap(make_app, db, ids, heartbe
     wait_for(lambda: "waiting for the kiosk" in virtual_card_line(client))
     assert XSS_CARD in virtual_card_line(client)
     kiosk_reports_tap(db, XSS_CARD, "collect")
-    assert virtual_card_line(client) == f"card {XSS_CARD}: collect"
+    assert virtual_card_line(client) == f"card {XSS_CARD}: collected"
 
 
 def test_a_hand_back_removes_the_holding(make_app, db, ids):
