@@ -41,10 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.devtools import probes
-from kiosk.errors import ActionError
 from kiosk.devtools.kiosk_process import KioskProcess
 from kiosk.devtools.measure import machine_info, percentile
 from kiosk.devtools.ports import free_port
+from kiosk.errors import ActionError
 
 Echo = Callable[[str], Any]
 TARGETS = {
@@ -83,9 +83,6 @@ unlock_seconds = 0.3
 grace_seconds = 0
 debounce_seconds = 0
 collect_from = "00:00"
-
-[central]
-url = "{central}"
 """
 
 
@@ -149,17 +146,19 @@ def prepare_central(url: str, changes: int, pupils: int) -> None:
 # --- 1 to 3: a real kiosk process -------------------------------------------------------
 
 
-def write_kiosk(folder: Path, central_url: str) -> Path:
-    """The kiosk's config and its migrated local database."""
+def write_kiosk(folder: Path, central_url: str | None, name: str = "kiosk") -> Path:
+    """``folder/NAME.toml`` (syncing with ``central_url``, if given) and its migrated
+    local database ``folder/kiosk.db``."""
     from kiosk.config import load_config
     from kiosk.store.db import Database
 
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "kiosk.toml"
-    path.write_text(KIOSK_CONFIG.format(db=folder / "kiosk.db",
-                                        udp_port=free_port(socket.SOCK_DGRAM),
-                                        locker_id=KIOSK_ID, central=central_url),
-                    encoding="utf-8")
+    path = folder / f"{name}.toml"
+    text = KIOSK_CONFIG.format(db=folder / "kiosk.db", udp_port=free_port(socket.SOCK_DGRAM),
+                               locker_id=KIOSK_ID)
+    if central_url is not None:
+        text += f'\n[central]\nurl = "{central_url}"\n'
+    path.write_text(text, encoding="utf-8")
     db = Database(load_config(path).database.url)
     try:
         db.upgrade()
@@ -281,7 +280,8 @@ def bench_kiosk(workdir: Path, central_url: str, *, taps: int, changes: int, pup
         time.sleep(idle_seconds)
         cpu = probes.cpu_seconds(kiosk.pid) - cpu_before
         elapsed = time.monotonic() - idle_started
-        idle = {"seconds": elapsed, "cpu_seconds": cpu, "cpu_percent": 100 * cpu / elapsed}
+        idle = {"seconds": elapsed, "cpu_seconds": cpu, "cpu_percent": 100 * cpu / elapsed,
+                "rss_mb": probes.memory_mb(kiosk.pid)["rss_mb"]}
         progress(f"tap -> visible: {taps} taps at the kiosk's reader ...")
         visible = tap_to_visible(config_path, central, local, taps)
         progress(f"central change -> kiosk: {changes} changes ...")
@@ -296,6 +296,21 @@ def bench_kiosk(workdir: Path, central_url: str, *, taps: int, changes: int, pup
         local.dispose()
     return {"tap_visible": visible, "change_kiosk": arrived, "idle": idle, "memory": memory,
             "kiosk_exit_code": kiosk.exit_code}
+
+
+def standalone_rss(workdir: Path) -> float:
+    """RSS (MB) of the same kiosk (its database as sync left it) with no ``[central]``,
+    once ready and settled."""
+    alone = write_kiosk(workdir / "kiosk", None, name="standalone")
+    kiosk = KioskProcess(alone, log_path=workdir / "kiosk" / "standalone.log")
+    try:
+        kiosk.start(timeout=WAIT_S)
+        time.sleep(IDLE_SETTLE_S)
+        return probes.memory_mb(kiosk.pid)["rss_mb"]
+    finally:
+        if kiosk.process is not None and kiosk.exit_code is None:
+            kiosk.stop(timeout=10)
+        kiosk.close()
 
 
 # --- 4. catch-up --------------------------------------------------------------------
@@ -445,12 +460,17 @@ def format_report(result: dict[str, Any]) -> str:
     for key, label in (("reachable", "central reachable"), ("unreachable", "central unreachable"),
                        ("absent", "no [central]")):
         figures = ratios[key]
+        versus = figures["tap_p50_ms"] / ratios["absent"]["tap_p50_ms"]
         rows.append((f"tap path ratio, {label}",
                      f"{figures['ratio_p50']:.2f} (tap p50 {figures['tap_p50_ms']:.2f} ms, "
-                     f"bare {figures['bare_p50_ms']:.2f} ms)", TARGETS["ratio"]))
+                     f"bare {figures['bare_p50_ms']:.2f} ms; {versus:.2f}x no [central])",
+                     TARGETS["ratio"]))
     rows += [
-        ("kiosk RSS with sync on", f"{kiosk['memory']['rss_mb']:.1f} MB "
-         f"(peak {kiosk['memory']['peak_rss_mb']:.1f})", TARGETS["rss"]),
+        ("kiosk RSS with sync on", f"{kiosk['memory']['rss_mb']:.1f} MB after the taps "
+         f"(peak {kiosk['memory']['peak_rss_mb']:.1f}), {kiosk['idle']['rss_mb']:.1f} idle",
+         TARGETS["rss"]),
+        ("  the same kiosk without [central]", f"{result['standalone_rss_mb']:.1f} MB idle",
+         "(for comparison)"),
         (f"idle connected kiosk CPU over {kiosk['idle']['seconds']:.0f} s",
          f"{kiosk['idle']['cpu_percent']:.2f} %", TARGETS["idle_cpu"]),
     ]
@@ -486,6 +506,7 @@ def run_sync_benchmarks(*, url: str | None = None, taps: int = 40, changes: int 
         result["pupils"] = roll_size(changes, pupils)
         result["kiosk"] = bench_kiosk(root, central_url, taps=taps, changes=changes,
                                       pupils=pupils, idle_seconds=idle_seconds, progress=progress)
+        result["standalone_rss_mb"] = standalone_rss(root)
         progress(f"catch-up: {catch_up:,} queued events ...")
         result["catch_up"] = bench_catch_up(root, central_url, catch_up)
         result["ratio"] = {}
