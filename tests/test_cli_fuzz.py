@@ -28,8 +28,10 @@ HOSTILE = [
     "9999-12-31", "0000-00-00", "\x1b[2J", "a\nb", "x" * 5000, "ünïcødé ☃", "bay:x:999",
 ]
 #: commands that run until stopped: only their refusals are fuzzed, in subprocesses below
-# bench school builds two schools and serves them for a minute: its options are click types
-LONG_RUNNING = {("kiosk",), ("web",), ("demo",), ("bench",), ("bench", "school"), ("hw-test",)}
+# bench school builds two schools and serves them for a minute: its options are click types;
+# so does bench sync (a kiosk process, 10,000 queued events, three tap rigs)
+LONG_RUNNING = {("kiosk",), ("web",), ("demo",), ("bench",), ("bench", "school"),
+                ("bench", "sync"), ("hw-test",)}
 #: good values for the parameters a command requires, so the fuzzed one is reached
 GOOD = {
     "name": "Fuzz Pupil", "year": "6", "class_name": "6K", "by": "Mrs Head", "actor": "Mrs Head",
@@ -196,6 +198,9 @@ def test_demo_with_a_bad_host_is_one_line_before_the_kiosk_starts(tmp_path):
 @pytest.mark.parametrize("args", [
     ["kiosk", "--config", "/"],
     ["demo", "--port", "0"],
+    ["demo", "--lockers", "5"],
+    ["bench", "sync", "--idle-seconds", "nan"],
+    ["bench", "sync", "--taps", "1"],
     ["web", "--port", "70000"],
     ["bench", "--idle-seconds", "nan"],
     ["hw-test", "--pulse", "inf"],

@@ -175,12 +175,15 @@ def register(cli: click.Group, command) -> None:
     @click.option("--data-dir", default="var/demo", show_default=True,
                   type=click.Path(file_okay=False))
     @click.option("--fresh", is_flag=True, help="Start from an empty demo database.")
+    @click.option("--lockers", default=1, show_default=True, type=click.IntRange(1, 4),
+                  help="Emulated kiosks, each with its own SQLite, syncing with a central "
+                       "SQLite file in --data-dir that the dashboard runs on.")
     @pass_ctx
     def demo(ctx: Context, host: str | None, port: int | None, data_dir: str,
-             fresh: bool) -> None:
+             fresh: bool, lockers: int) -> None:
         """Run a demo school on emulated hardware: kiosk (and dashboard) in one command."""
         from web.demo import run
 
         base.setup_logging(ctx.debug)
         run(data_dir=Path(data_dir), host=host, port=port, fresh=fresh,
-            config_path=ctx.config_path)
+            config_path=ctx.config_path, lockers=lockers)

@@ -1,4 +1,4 @@
-"""``phonelocker bench [import | school] | doctor``: measuring and checking an installation.
+"""``phonelocker bench [import | school | sync] | doctor``: measuring and checking an installation.
 
 The work is :mod:`kiosk.devtools.bench`, :mod:`kiosk.devtools.bench_import` and
 :mod:`kiosk.care.doctor`.
@@ -73,6 +73,32 @@ def register(cli: click.Group, command) -> None:
                               keep=keep, url=url, requests=requests,
                               poll_seconds=poll_seconds, taps=taps, as_json=as_json,
                               echo=click.echo)
+
+    @command(bench, "sync")
+    @click.option("--url", help="The central database: an empty one (e.g. PostgreSQL); "
+                                "default a SQLite file in a temporary folder.")
+    @click.option("--pupils", default=2000, show_default=True, type=click.IntRange(1, 100_000),
+                  help="Pupils on the central roll.")
+    @click.option("--taps", default=40, show_default=True, type=click.IntRange(2, 10_000),
+                  help="Taps at the kiosk's reader for tap -> visible.")
+    @click.option("--changes", default=20, show_default=True, type=click.IntRange(2, 1000),
+                  help="Central changes for change -> kiosk.")
+    @click.option("--catch-up", "catch_up", default=10_000, show_default=True,
+                  type=click.IntRange(10, 1_000_000), help="Queued events to send.")
+    @click.option("--ratio-taps", default=500, show_default=True,
+                  type=click.IntRange(10, 1_000_000), help="Taps per tap-path ratio.")
+    @click.option("--idle-seconds", default=10.0, show_default=True,
+                  type=FiniteFloatRange(1, 3600))
+    @click.option("--json", "as_json", is_flag=True)
+    def bench_sync(url: str | None, pupils: int, taps: int, changes: int, catch_up: int,
+                   ratio_taps: int, idle_seconds: float, as_json: bool) -> None:
+        """Measure a kiosk syncing with a central database: delays both ways, catch-up,
+        the tap path with the central database reachable, unreachable and absent."""
+        from kiosk.devtools.bench_sync import run_sync_benchmarks
+
+        run_sync_benchmarks(url=url, pupils=pupils, taps=taps, changes=changes,
+                            catch_up=catch_up, ratio_taps=ratio_taps,
+                            idle_seconds=idle_seconds, as_json=as_json, echo=click.echo)
 
     @command(cli, "doctor")
     @click.pass_obj

@@ -34,16 +34,22 @@ class TapRig:
         self.db.dispose()
 
 
-def tap_config(workdir: Path):
-    """A one-bay locker where every tap changes state: no grace, no debounce, collect any time."""
+def tap_config(workdir: Path, central_url: str | None = None):
+    """A one-bay locker where every tap changes state: no grace, no debounce, collect any time.
+
+    ``central_url``: the locker syncs with that central database (``bench sync``).
+    """
     from kiosk.config import parse_config
 
-    return parse_config({
+    data: dict[str, Any] = {
         "database": {"url": f"sqlite:///{workdir / 'taps.db'}"},
         "gpio": {"pin_factory": "mock"},
         "locker": {"id": "bench", "name": "Bench locker", "unlock_seconds": BENCH_UNLOCK_SECONDS},
         "policy": {"grace_seconds": 0, "debounce_seconds": 0, "collect_from": "00:00"},
-    })
+    }
+    if central_url is not None:
+        data["central"] = {"url": central_url}
+    return parse_config(data)
 
 
 def stamping_pin_class() -> type:
@@ -62,7 +68,7 @@ def stamping_pin_class() -> type:
     return StampingMockPin
 
 
-def build_tap_rig(workdir: Path, pupils: int = PUPILS) -> TapRig:
+def build_tap_rig(workdir: Path, pupils: int = PUPILS, central_url: str | None = None) -> TapRig:
     """Create the database, the locker, ``pupils`` Year 6 pupils with cards, and the service."""
     from gpiozero.pins.mock import MockFactory
 
@@ -71,7 +77,7 @@ def build_tap_rig(workdir: Path, pupils: int = PUPILS) -> TapRig:
     from kiosk.school.pupils import add_pupil
     from kiosk.store.db import Database
 
-    config = tap_config(workdir)
+    config = tap_config(workdir, central_url)
     db = Database(config.database.url)
     db.upgrade()
     register_locker(db, config)

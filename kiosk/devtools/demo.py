@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import shutil
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
@@ -87,8 +87,9 @@ def write_demo_config(data_dir: Path, host: str, port: int, udp_port: int = 5432
     return path
 
 
-def seed_demo_school(db: Database) -> bool:
-    """Add the demo pupils if there are none yet; return True if it seeded."""
+def seed_demo_school(db: Database,
+                     pupils: Sequence[tuple[str, int, str, str | None]] | None = None) -> bool:
+    """Add ``pupils`` (default :data:`DEMO_PUPILS`) if there are none yet; True if it seeded."""
     from sqlalchemy import func, select
 
     from kiosk.store.models import Pupil
@@ -96,7 +97,7 @@ def seed_demo_school(db: Database) -> bool:
     with db.session() as session:
         if session.scalar(select(func.count()).select_from(Pupil)):
             return False
-        for name, year, class_name, uid in DEMO_PUPILS:
+        for name, year, class_name, uid in pupils or DEMO_PUPILS:
             pupil = add_pupil(
                 session, name=name, year=year, class_name=class_name, card_uid=uid, actor="demo"
             )

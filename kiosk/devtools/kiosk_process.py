@@ -77,9 +77,10 @@ def stop_child(process: subprocess.Popen, timeout: float = 10.0) -> int:
 class KioskProcess:
     """``phonelocker --config CFG kiosk`` (or other ``args``) as a child process.
 
-    ``log_path``: append the child's output to this file instead of reading it
-    into :attr:`output`. ``watchdog_usec``: pass ``$WATCHDOG_USEC``, so the
-    child sends ``WATCHDOG=1``. ``ready_message``: the notify message
+    ``config_file`` None: no ``--config`` and no ``$PHONELOCKER_CONFIG`` (``demo
+    --lockers N`` writes its own). ``log_path``: append the child's output to
+    this file instead of reading it into :attr:`output`. ``watchdog_usec``: pass
+    ``$WATCHDOG_USEC``, so the child sends ``WATCHDOG=1``. ``ready_message``: the notify message
     :meth:`start` waits for (``None``: none). ``ready_check``: polled after
     that until true. ``on_line``: called with each output line (not with a
     ``log_path``). ``env``, ``cwd``: more environment, and the child's folder.
@@ -87,7 +88,7 @@ class KioskProcess:
 
     def __init__(
         self,
-        config_file: Path,
+        config_file: Path | None,
         *,
         args: Sequence[str] = ("kiosk",),
         log_path: Path | None = None,
@@ -132,8 +133,9 @@ class KioskProcess:
     def child_env(self) -> dict[str, str]:
         """Our environment, minus systemd's, with our notify socket and the config."""
         env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
-        env.update(NOTIFY_SOCKET=self.notify_path, PHONELOCKER_CONFIG=str(self.config_file),
-                   PYTHONUNBUFFERED="1")
+        env.update(NOTIFY_SOCKET=self.notify_path, PYTHONUNBUFFERED="1")
+        if self.config_file is not None:
+            env["PHONELOCKER_CONFIG"] = str(self.config_file)
         if self.watchdog_usec:
             env["WATCHDOG_USEC"] = str(self.watchdog_usec)
         env.update(self.extra_env)
@@ -147,8 +149,9 @@ class KioskProcess:
         else:
             output = {"stdout": subprocess.PIPE, "text": True}
         started = time.perf_counter()
+        config = ["--config", str(self.config_file)] if self.config_file is not None else []
         self.process = subprocess.Popen(
-            [*phonelocker_command(), "--config", str(self.config_file), *self.args],
+            [*phonelocker_command(), *config, *self.args],
             stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=self.child_env(),
             cwd=self.cwd, **output,
         )
@@ -220,6 +223,7 @@ class KioskProcess:
 
     def tap(self, uid: str) -> None:
         """``phonelocker tap UID``: present a card to the child's emulated reader."""
+        assert self.config_file is not None, "no config: no reader to tap"
         run_phonelocker(self.config_file, "tap", uid)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:

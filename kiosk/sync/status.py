@@ -46,10 +46,12 @@ def sync_status(config: Config, db: Database, now: datetime) -> dict:
             select(func.count()).where(Event.id > cursor, Event.kind.in_(_TAP_KINDS))
         ).scalar_one()
         joined = state.read(local, state.JOINED)
-        row = local.execute(
-            select(KioskStatus).where(KioskStatus.locker_id == config.locker.id)
+        # the columns, not the entity: a Core connection returns rows, not ORM objects
+        status = local.execute(
+            select(KioskStatus.stopped_at, KioskStatus.updated_at, KioskStatus.offline_since,
+                   KioskStatus.last_sync_at, KioskStatus.sync_error)
+            .where(KioskStatus.locker_id == config.locker.id)
         ).first()
-    status = row[0] if row is not None else None
     fresh = (
         status is not None and status.stopped_at is None
         and naive_utc(now) - status.updated_at
