@@ -191,7 +191,8 @@ class Config:
 # --- parsing (the value readers are kiosk.config_values) --------------------
 
 
-def _check_database_url(url: str, where: str) -> None:
+def check_database_url(url: str, where: str) -> None:
+    """Raise :class:`ConfigError` unless ``url`` is a database URL of a supported dialect."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -212,7 +213,7 @@ def _database(data: dict[str, Any]) -> DatabaseConfig:
     table = sub_table(data, "database")
     check_keys(table, {"url"}, "[database]")
     url = read_str(table, "url", "[database]", DatabaseConfig.url)
-    _check_database_url(url, "[database].url")
+    check_database_url(url, "[database].url")
     return DatabaseConfig(url=url)
 
 
@@ -224,7 +225,7 @@ def _central(data: dict[str, Any]) -> CentralConfig | None:
     if "url" not in table:
         raise ConfigError("[central].url: missing (the school's central database URL)")
     url = read_str(table, "url", "[central]", "")
-    _check_database_url(url, "[central].url")
+    check_database_url(url, "[central].url")
     local = sub_table(data, "database").get("url", DatabaseConfig.url)
     if url == local:
         raise ConfigError(

@@ -266,3 +266,44 @@ def test_the_dashboard_shows_each_lockers_sync_and_its_conflicts(school):
     page = web.get("/").get_data(as_text=True)
     assert "Central database:" in page and "last sync" in page
     assert "1 sync conflict" in page
+
+
+def test_sync_join_by_hand_through_another_url_then_sync_now_is_reported(school):
+    from tests.conftest import run_cli
+
+    k6 = school.kiosk("6k", "6K", central_url=f"sqlite:///{school.root}/central.db/not-here.db")
+    with k6.db.session() as session:
+        add_pupil(session, name="Zed Local", year=6, class_name="6K", actor="office")
+        session.commit()
+    dry = json.loads(run_cli(k6.config_file, "sync", "join", "--dry-run", "--json", "--url",
+                             school.central_url).stdout)
+    assert dry["added"] == ["Zed Local (6K)"] and not dry["joined"]
+    done = json.loads(run_cli(k6.config_file, "sync", "join", "--json", "--url",
+                              school.central_url).stdout)
+    assert done["joined"] and done["added"] == ["Zed Local (6K)"]
+    again = json.loads(run_cli(k6.config_file, "sync", "join", "--json", "--url",
+                               school.central_url).stdout)
+    assert again["already"]
+    with school.central.session() as session:
+        assert session.scalar(select(func.count()).where(Pupil.name == "Zed Local")) == 1
+    bad = run_cli(k6.config_file, "sync", "join", "--url", "nonsense", check=False)
+    assert bad.returncode == 2 and "--url" in bad.stderr
+
+
+def test_sync_now_by_hand_is_the_last_sync_status_reports(school):
+    from tests.conftest import run_cli
+
+    k6 = school.kiosk("6k", "6K")
+    before = json.loads(run_cli(k6.config_file, "sync", "status", "--json").stdout)
+    assert before["last_sync"] is None and before["connected"]
+    assert run_cli(k6.config_file, "sync", "now").stdout.strip() == "synced"
+    after = json.loads(run_cli(k6.config_file, "sync", "status", "--json").stdout)
+    assert after["last_sync"] is not None and after["pending_events"] == 0
+    # a "central file" whose folder is a file: it cannot be opened (a SQLite stand-in for a
+    # server that does not answer; tests/test_sync_postgres.py cuts a real network link)
+    unreachable = school.kiosk("6r", "6R",
+                               central_url=f"sqlite:///{k6.config_file}/central.db")
+    failed = run_cli(unreachable.config_file, "sync", "now", check=False)
+    assert failed.returncode == 1 and "sync failed" in failed.stderr
+    status = json.loads(run_cli(unreachable.config_file, "sync", "status", "--json").stdout)
+    assert status["connected"] is False and status["last_error"]

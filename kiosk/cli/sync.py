@@ -56,19 +56,34 @@ def register(cli: click.Group, command) -> None:
             fail(f"sync failed: {short_error(error)}", 1)
         finally:
             worker.stop()
+        from kiosk.sync import state
+        from kiosk.sync.mirror import local_write
+
+        with local_write(ctx.database().engine) as local:
+            moment = ctx.now.replace(tzinfo=None)
+            state.write(local, state.LAST_SYNC_BY_HAND, moment.isoformat(), moment)
         click.echo("synced")
 
     @command(sync, "join")
     @click.option("--dry-run", is_flag=True, help="Only say what would be matched and added.")
+    @click.option("--url", metavar="URL",
+                  help="Join through this database URL instead of [central] url: the "
+                       "dashboard's role, which may add to the roll (the kiosks' may not).")
     @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
     @pass_ctx
-    def join_command(ctx: Context, dry_run: bool, as_json: bool) -> None:
+    def join_command(ctx: Context, dry_run: bool, url: str | None, as_json: bool) -> None:
         """Send this standalone locker's pupils, cards and history to the central database."""
+        from kiosk.config import ConfigError, check_database_url
         from kiosk.sync.central import central_engine
         from kiosk.sync.join import join
 
         config = central_config(ctx)
-        engine = central_engine(config.central.url)
+        if url is not None:
+            try:
+                check_database_url(url, "--url")
+            except ConfigError as error:
+                fail(error, 2)
+        engine = central_engine(url or config.central.url)
         try:
             with engine.connect() as central:
                 result = join(central, ctx.database(), config, now=ctx.now.replace(tzinfo=None),

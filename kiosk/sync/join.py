@@ -233,6 +233,19 @@ def _renumber(local: Connection, ids: dict[int, int]) -> int:
     return len(moves)
 
 
+def _permission_denied(error: DBAPIError) -> bool:
+    return "permission denied" in str(error.orig or error).lower()
+
+
+def _check_may_add(central: Connection) -> None:
+    """Fail now, before anything is written, if this role may not add pupils."""
+    if central.dialect.name == "postgresql":
+        allowed = central.execute(text(
+            "SELECT has_table_privilege(current_user, 'pupils', 'INSERT')")).scalar()
+        if not allowed:
+            raise DBAPIError("check", {}, PermissionError("permission denied for table pupils"))
+
+
 def join(central: Connection, db: Database, config: Config, *, now: datetime,
          dry_run: bool = False) -> JoinResult:
     """Join this kiosk's school to the central database (see the module docstring).
@@ -247,7 +260,18 @@ def join(central: Connection, db: Database, config: Config, *, now: datetime,
             return result
     with local_write(db.engine) as local:
         local_pupils = local.execute(select(_pupils).order_by(_pupils.c.id)).all()
-        mapping = _match(central, local_pupils, result)
+        try:
+            mapping = _match(central, local_pupils, result)
+            if local_pupils and not dry_run:
+                _check_may_add(central)
+        except DBAPIError as error:
+            if not _permission_denied(error):
+                raise
+            raise JoinNeedsAttention(
+                f"this locker has {len(local_pupils)} pupil(s) of its own to send up once, and "
+                "the kiosks' database role may not add to the roll: run 'phonelocker sync join "
+                "--url <the dashboard's database URL>' once (docs/deploy.md)"
+            ) from None
         if result.ambiguous or dry_run:
             if dry_run:
                 result.added = [f"{p.name} ({p.class_name})" for p in local_pupils

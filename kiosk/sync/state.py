@@ -18,6 +18,9 @@ SENT_EVENT_ID = "sent_event_id"
 SEEN_CENTRAL_EVENT_ID = "seen_central_event_id"
 #: the central database (password masked) this kiosk's school was joined to, and when
 JOINED = "joined"
+#: when ``phonelocker sync now`` last completed an exchange (ISO, UTC); the running
+#: kiosk's worker reports its own through the heartbeat instead (no write per cycle)
+LAST_SYNC_BY_HAND = "last_sync_by_hand"
 
 _TABLE = SyncState.__table__
 

@@ -25,14 +25,16 @@ from kiosk.timeutil import as_aware, naive_utc
 
 def probe(url: str) -> str | None:
     """None if the central database answers now, else why not."""
-    engine = central_engine(url)
+    engine = None
     try:
+        engine = central_engine(url)
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as error:  # any failure is the answer
         return short_error(error)
     finally:
-        engine.dispose()
+        if engine is not None:
+            engine.dispose()
     return None
 
 
@@ -46,6 +48,7 @@ def sync_status(config: Config, db: Database, now: datetime) -> dict:
             select(func.count()).where(Event.id > cursor, Event.kind.in_(_TAP_KINDS))
         ).scalar_one()
         joined = state.read(local, state.JOINED)
+        by_hand = state.read(local, state.LAST_SYNC_BY_HAND)
         # the columns, not the entity: a Core connection returns rows, not ORM objects
         status = local.execute(
             select(KioskStatus.stopped_at, KioskStatus.updated_at, KioskStatus.offline_since,
@@ -68,6 +71,9 @@ def sync_status(config: Config, db: Database, now: datetime) -> dict:
         offline_since = None
         kiosk_running = False
     last_sync = status.last_sync_at if status is not None else None
+    if by_hand and not fresh:  # 'sync now' ran since the kiosk last reported
+        manual = datetime.fromisoformat(by_hand)
+        last_sync = max(last_sync, manual) if last_sync else manual
     report = SyncReport(
         central=display_url(config.central.url), connected=connected, pending_events=pending,
         last_sync=last_sync, last_error=error, offline_since=offline_since,
