@@ -585,3 +585,53 @@ def test_sync_status_json_reports_a_cut_and_a_restore(school, proxy, pg):
     document = sync_status(kiosk.config_file)
     assert document["connected"] is True and document["last_error"] is None
     assert document["pending_events"] == 0
+
+
+@pytest.mark.slow
+def test_sync_status_json_of_a_running_kiosk_through_a_cut(school, proxy, pg, tmp_path):
+    """The kiosk process's own worker, as its heartbeat reports it to ``sync status``."""
+    from kiosk.devtools.kiosk_process import KioskProcess
+
+    directory = tmp_path / "running"
+    directory.mkdir()
+    config_file = write_config(
+        directory,
+        '[locker]\nid = "6k"\nname = "6K"\nunlock_seconds = 0.2\n'
+        '[policy]\ncollect_from = "15:15"\n[web]\noffline_after_seconds = 6\n'
+        f'[central]\nurl = "{pg.kiosk_url(proxy.port)}"\npoll_seconds = 0.2\n',
+    )
+    run_cli(config_file, "db", "upgrade")
+
+    def status_until(check: Callable[[dict], bool], what: str) -> dict:
+        found: list[dict] = []
+
+        def probe() -> bool:
+            found[:] = [sync_status(config_file)]
+            return check(found[0])
+
+        wait_until(probe, 60, f"sync status: {what} (last: {found})")
+        return found[0]
+
+    with KioskProcess(config_file):
+        document = status_until(lambda d: d["connected"] and d["kiosk_running"]
+                                and d["pending_events"] == 0, "connected")
+        assert document["last_sync"] is not None and document["last_error"] is None
+        assert pg.password not in json.dumps(document)
+        run_cli(config_file, "tap", AMARA)  # the roll came down: Amara is known here
+        status_until(lambda d: d["pending_events"] == 0, "the deposit sent")
+        proxy.cut()
+        run_cli(config_file, "tap", school.cards["6K"][0])
+        run_cli(config_file, "tap", school.cards["6K"][1])
+        document = status_until(lambda d: not d["connected"] and d["taps_waiting"] == 2,
+                                "offline with two taps waiting")
+        assert document["kiosk_running"] is True
+        assert document["last_error"] and document["pending_events"] >= 2
+        assert document["offline_since"] is not None
+        assert "2 taps waiting" in document["message"]
+        assert pg.password not in json.dumps(document)
+        proxy.restore()
+        document = status_until(lambda d: d["connected"] and d["pending_events"] == 0,
+                                "back, nothing waiting")
+        assert document["last_error"] is None
+    deposits = [e for e in central_rows(school, "6k") if e.kind == "deposit"]
+    assert len(deposits) == 3

@@ -46,10 +46,10 @@ def sync_status(config: Config, db: Database, now: datetime) -> dict:
             select(func.count()).where(Event.id > cursor, Event.kind.in_(_TAP_KINDS))
         ).scalar_one()
         joined = state.read(local, state.JOINED)
-        row = local.execute(
-            select(KioskStatus).where(KioskStatus.locker_id == config.locker.id)
+        # the table, not the entity: on a Core connection row[0] would be the first column
+        status = local.execute(
+            select(KioskStatus.__table__).where(KioskStatus.locker_id == config.locker.id)
         ).first()
-    status = row[0] if row is not None else None
     fresh = (
         status is not None and status.stopped_at is None
         and naive_utc(now) - status.updated_at
