@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from kiosk.school.pupils import add_pupil, office_takes_phone, get_pupil, revoke_card
+from kiosk.school.pupils import add_pupil, get_pupil, office_takes_phone, revoke_card
 from kiosk.store.db import Database
 from kiosk.store.events import Kind
 from kiosk.store.models import Card, Event, Holding, Pupil
