@@ -640,3 +640,44 @@ def test_sync_status_json_of_a_running_kiosk_through_a_cut(school, proxy, pg, tm
         assert document["last_error"] is None
     deposits = [e for e in central_rows(school, "6k") if e.kind == "deposit"]
     assert len(deposits) == 3
+
+
+# --- the SQLite school's cases (tests/test_sync.py) on PostgreSQL, as the kiosk role ------
+
+
+@pytest.fixture
+def sqlite_school_on_pg(pg, proxy, tmp_path):
+    """tests/test_sync.py's school (Amara in 6K, Ben in 6R), central on PostgreSQL."""
+    from tests.test_sync import AMARA as AMARA_CARD
+    from tests.test_sync import BEN as BEN_CARD
+
+    central = Database(pg.admin_url)
+    with central.session() as session:
+        add_pupil(session, name="Amara Okafor", year=6, class_name="6K", card_uid=AMARA_CARD,
+                  actor="office", external_id="UPN1")
+        add_pupil(session, name="Ben Ward", year=6, class_name="6R", card_uid=BEN_CARD,
+                  actor="office", external_id="UPN2")
+        session.commit()
+    made = School(tmp_path, pg.kiosk_url(proxy.port), central, Clock(morning()))
+    yield made
+    made.close()
+
+
+@pytest.mark.parametrize("case", [
+    "test_a_tap_reaches_the_central_database_once_with_its_holding",
+    "test_a_phone_in_another_locker_is_not_handed_in_twice",
+    "test_a_change_made_centrally_reaches_the_kiosk_at_its_next_cycle",
+    "test_the_office_hand_back_recorded_centrally_ends_the_holding_at_the_kiosk",
+    "test_a_card_cancelled_centrally_but_used_offline_is_flagged",
+    "test_a_standalone_school_joins_matched_by_upn_without_duplicates",
+])
+def test_the_sqlite_school_cases_hold_on_postgresql(case, sqlite_school_on_pg, tmp_path):
+    """The cross-locker rule, the conflict flag, the join and the office's hand-back, with
+    the central database on PostgreSQL and the kiosks connecting as the kiosk role."""
+    import inspect
+
+    from tests import test_sync
+
+    function = getattr(test_sync, case)
+    arguments = {"school": sqlite_school_on_pg, "tmp_path": tmp_path}
+    function(**{name: arguments[name] for name in inspect.signature(function).parameters})
