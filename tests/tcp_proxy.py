@@ -87,6 +87,9 @@ class TcpProxy:
         self._closed = True
         self.cut()
         self.restore()
+        # as with recv(), close() alone does not wake a thread blocked in accept()
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         self._acceptor.join(5)
 
