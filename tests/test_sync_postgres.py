@@ -16,6 +16,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from gpiozero.pins.mock import MockFactory
@@ -28,7 +29,7 @@ from kiosk.school.commands import queue_enrol, queue_unlock
 from kiosk.school.pupils import add_pupil, approve_year5, release_early
 from kiosk.store.db import Database
 from kiosk.store.events import Kind, record_event
-from kiosk.store.models import Card, Command, Event, Holding, Pupil
+from kiosk.store.models import Card, Command, Event, Holding, KioskStatus, Pupil
 from kiosk.sync import state
 from kiosk.sync.grants import PRIVATE_TABLES, grant_statements
 from kiosk.timeutil import naive_utc
@@ -681,3 +682,39 @@ def test_the_sqlite_school_cases_hold_on_postgresql(case, sqlite_school_on_pg, t
     function = getattr(test_sync, case)
     arguments = {"school": sqlite_school_on_pg, "tmp_path": tmp_path}
     function(**{name: arguments[name] for name in inspect.signature(function).parameters})
+
+
+# --- sync status and the heartbeat row, on SQLite (runs everywhere) -----------------------
+
+
+def test_sync_status_uses_a_running_kiosks_heartbeat_and_probes_when_it_stopped(tmp_path):
+    """The kiosk_status row the heartbeat writes is what ``sync status`` reports while it is
+    fresh; once the kiosk stopped, the command reaches the central database itself."""
+    from tests.conftest import real_now
+
+    central_url = f"sqlite:///{tmp_path / 'central.db'}"
+    central = Database(central_url)
+    central.upgrade()
+    school = School(tmp_path, central_url, central, Clock(morning()))
+    try:
+        kiosk = school.kiosk("6k", "6K")
+        kiosk.sync()
+        beat = naive_utc(real_now())  # the CLI compares with its own (real) clock
+        with kiosk.db.session() as session:
+            session.add(KioskStatus(locker_id="6k", updated_at=beat, started_at=beat,
+                                    last_sync_at=beat - timedelta(minutes=3),
+                                    offline_since=beat - timedelta(minutes=2),
+                                    sync_error="the network is cut", pending_events=4))
+            session.commit()
+        document = sync_status(kiosk.config_file)
+        assert document["kiosk_running"] is True
+        assert (document["connected"], document["last_error"]) == (False, "the network is cut")
+        assert document["offline_since"] is not None and document["last_sync"] is not None
+        with kiosk.db.session() as session:
+            session.get(KioskStatus, "6k").stopped_at = beat
+            session.commit()
+        document = sync_status(kiosk.config_file)
+        assert document["kiosk_running"] is False
+        assert (document["connected"], document["last_error"]) == (True, None)  # probed
+    finally:
+        school.close()
