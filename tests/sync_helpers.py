@@ -4,6 +4,10 @@ one cycle at a time (deterministic; the threaded worker is tested through real k
 
 from __future__ import annotations
 
+import secrets
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,6 +49,16 @@ class Kiosk:
 
     def sync(self) -> None:
         self.worker.cycle()
+
+    def try_sync(self) -> Exception | None:
+        """One turn of the worker's loop (:meth:`SyncWorker.run`) without its wait: a
+        failed cycle is reported and drops the connection. Returns the failure."""
+        try:
+            self.worker.cycle()
+        except Exception as error:  # what run() catches
+            self.worker._failed(error)
+            return error
+        return None
 
 
 @dataclass
@@ -93,3 +107,70 @@ class School:
 def morning() -> datetime:
     """08:40 London on a Monday in term (a fixed instant, whatever the real clock)."""
     return datetime(2026, 11, 30, 8, 40, tzinfo=UTC)
+
+
+# --- the school on PostgreSQL (tests/test_sync_postgres.py) ---------------------------
+
+
+@dataclass
+class PgCentral:
+    """A private central database on the test's PostgreSQL and a kiosk role for it.
+
+    ``admin_url`` is the schema owner's (the office, the test's checks);
+    kiosks connect as ``role`` with its password over TCP (:meth:`kiosk_url`),
+    with exactly the grants of :mod:`kiosk.sync.grants`.
+    """
+
+    admin_url: str
+    database: str
+    role: str
+    password: str
+
+    def kiosk_url(self, port: int = 5432) -> str:
+        return (f"postgresql+psycopg://{self.role}:{self.password}@127.0.0.1:{port}/"
+                f"{self.database}")
+
+
+@contextmanager
+def pg_central(server_url: str) -> Iterator[PgCentral]:
+    """Create a database (upgraded) and a password role with the kiosk grants; drop both after.
+
+    ``server_url`` is a role allowed to create databases and roles
+    (``PHONELOCKER_TEST_POSTGRES_URL``). The role exists only for this database.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from kiosk.sync.grants import grant_statements
+
+    tag = uuid.uuid4().hex[:12]
+    database, role, password = f"pl_sync_{tag}", f"pl_kiosk_{tag}", secrets.token_hex(16)
+    server = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with server.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{database}"'))
+        connection.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'"))
+    admin_url = make_url(server_url).set(database=database).render_as_string(hide_password=False)
+    try:
+        Database(admin_url).upgrade()
+        owner = create_engine(admin_url)
+        with owner.begin() as connection:
+            for statement in grant_statements(role):
+                connection.execute(text(statement))
+        owner.dispose()
+        yield PgCentral(admin_url, database, role, password)
+    finally:
+        with server.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            connection.execute(text(f"DROP ROLE IF EXISTS {role}"))
+        server.dispose()
+
+
+def sync_forever(config_file: str) -> None:
+    """A kiosk's sync worker running its loop in this process (until it is killed).
+
+    The target of the child processes tests/test_sync_postgres.py SIGKILLs: the
+    real :meth:`SyncWorker.run`, on the kiosk's own config and database.
+    """
+    config = load_config(Path(config_file))
+    worker = SyncWorker(config, Database(config.database.url))
+    worker.run()

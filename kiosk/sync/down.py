@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, insert, select, text
+from sqlalchemy.exc import OperationalError
 
 from kiosk.school.commands import STALE_SECONDS
 from kiosk.store.events import Kind, new_event_uid
@@ -54,9 +55,11 @@ def poll(central: Connection) -> dict[str, int]:
     cursor = dbapi.cursor()
     try:
         rows = prepared.execute(cursor, {}).fetchall()
-    finally:
         cursor.close()
         dbapi.rollback()
+    except Exception as error:
+        # as SQLAlchemy would have raised it, so the worker sees one kind of failure
+        raise OperationalError(prepared.sql, None, error) from error
     return {name: int(version) for name, version in rows}
 
 

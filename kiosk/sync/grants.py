@@ -3,7 +3,10 @@
 A kiosk reads what it needs to decide taps (the roll, the lockers, other
 lockers' holdings, its commands) and writes only what a kiosk writes: its
 events, its holdings, its heartbeat, its commands' outcomes, and the card an
-enrolment at the locker assigns. It cannot read staff accounts, password
+enrolment at the locker assigns. It never writes the office's roll: a locker
+that ran on its own and has pupils to add joins once through the dashboard's
+role (``phonelocker sync join --url``, :mod:`kiosk.sync.join`); with this role
+its worker says so and writes nothing. It cannot read staff accounts, password
 hashes, sign-in sessions or the email outbox. ``phonelocker sync grants ROLE``
 prints these statements for the school's database administrator (docs/deploy.md).
 """
@@ -15,7 +18,7 @@ import re
 #: table -> privileges (column lists where a kiosk may change only some columns)
 KIOSK_GRANTS: dict[str, str] = {
     "pupils": "SELECT",
-    "cards": "SELECT, INSERT, UPDATE (active, revoked_at)",
+    "cards": "SELECT, INSERT, UPDATE (active, revoked_at)",  # an enrolment at the locker
     "year5_approvals": "SELECT",
     "early_releases": "SELECT",
     "pupil_exceptions": "SELECT",
