@@ -15,7 +15,7 @@ from sqlalchemy import select
 from kiosk.errors import ActionError
 from kiosk.inputs import InputError, check_bay
 from kiosk.school.pupils import add_pupil, known_bays, update_pupil
-from kiosk.school.queries import pupil_states, query_events, recent_unknown_cards, surname_key
+from kiosk.school.queries import name_key, pupil_states, query_events, recent_unknown_cards, roll
 from kiosk.store.models import Command, Pupil
 from web.access import (
     actor,
@@ -60,17 +60,23 @@ def index():
     classes = visible_classes()
     if wanted is not None:
         classes = [wanted] if classes is None or wanted in classes else []
-    rows = pupil_states(db_session(), config(), now=now(), classes=classes,
-                        include_inactive=show_left)["pupils"]
+    db = db_session()
+    # Names only for the whole roll (filter, sort, count); today's states for one page.
+    everyone = roll(db, classes=classes, include_inactive=show_left)
     if needle:
-        rows = [row for row in rows if needle.casefold() in row["name"].casefold()]
-    rows.sort(key=surname_key)
-    pages = max(1, -(-len(rows) // PAGE_PUPILS))
+        folded = needle.casefold()
+        everyone = [row for row in everyone if folded in row[1].casefold()]
+    # surname, then as pupil_states orders its rows (class, name, id)
+    everyone.sort(key=lambda row: (name_key(row[1]), row[2], row[1], row[0]))
+    pages = max(1, -(-len(everyone) // PAGE_PUPILS))
     page = min(page, pages)
+    shown = [row[0] for row in everyone[(page - 1) * PAGE_PUPILS:page * PAGE_PUPILS]]
+    states = {row["id"]: row for row in pupil_states(
+        db, config(), now=now(), pupil_ids=shown, include_inactive=show_left)["pupils"]}
     return render_template(
-        "pupils/index.html", pupils=rows[(page - 1) * PAGE_PUPILS:page * PAGE_PUPILS],
+        "pupils/index.html", pupils=[states[pupil_id] for pupil_id in shown if pupil_id in states],
         class_names=class_names(), wanted=wanted, show_left=show_left, q=needle,
-        page=page, pages=pages, total=len(rows),
+        page=page, pages=pages, total=len(everyone),
     )
 
 

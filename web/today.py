@@ -109,8 +109,11 @@ def today_view(filters: dict | None = None) -> dict:
     shown = _filtered(pupils, filters)
     filtered = bool(filters["class"] or filters["q"])
     classes = [
-        {"name": name, "pupils": sorted(rows, key=surname_key), "key": class_key(name)}
-        for name, rows in groupby(shown, key=lambda row: row["class"])
+        {"name": name, "pupils": rows, "key": class_key(name), "counts": class_counts(rows)}
+        for name, rows in (
+            (name, sorted(rows, key=surname_key))
+            for name, rows in groupby(shown, key=lambda row: row["class"])
+        )
     ]
     return {
         "date": document["date"],
@@ -142,6 +145,19 @@ def today_view(filters: dict | None = None) -> dict:
             count_due_for_review(db, local_now.date(), cfg.policy.zone) if can_office() else 0
         ),
     }
+
+
+def class_counts(rows: list[dict]) -> dict[str, int]:
+    """A class line's counts, in one pass over its pupils: in the locker, collected,
+    not handed in (without an agreed exception)."""
+    counts = {"in_locker": 0, "collected": 0, "not_handed_in": 0}
+    for row in rows:
+        state = row["state"]
+        if state == "not_handed_in" and row["exception"]:
+            continue
+        if state in counts:
+            counts[state] += 1
+    return counts
 
 
 def _filtered(pupils: list[dict], filters: dict) -> list[dict]:
