@@ -33,7 +33,7 @@ import hashlib
 import json
 from itertools import groupby
 
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
 from kiosk.calendar.days import get_day
 from kiosk.policy import SchoolDay, collection_time
@@ -51,6 +51,7 @@ from web.access import (
     can_office,
     db_session,
     login_required,
+    may_see,
     scope_last_taps,
     visible_classes,
 )
@@ -109,11 +110,7 @@ def today_view(filters: dict | None = None) -> dict:
     shown = _filtered(pupils, filters)
     filtered = bool(filters["class"] or filters["q"])
     classes = [
-        {"name": name, "pupils": rows, "key": class_key(name), "counts": class_counts(rows)}
-        for name, rows in (
-            (name, sorted(rows, key=surname_key))
-            for name, rows in groupby(shown, key=lambda row: row["class"])
-        )
+        class_entry(name, list(rows)) for name, rows in groupby(shown, key=lambda row: row["class"])
     ]
     return {
         "date": document["date"],
@@ -145,6 +142,13 @@ def today_view(filters: dict | None = None) -> dict:
             count_due_for_review(db, local_now.date(), cfg.policy.zone) if can_office() else 0
         ),
     }
+
+
+def class_entry(name: str, rows: list[dict]) -> dict:
+    """What ``partials/today_class.html`` draws of one class: its pupils by surname, the
+    key of its section, its counts."""
+    rows = sorted(rows, key=surname_key)
+    return {"name": name, "pupils": rows, "key": class_key(name), "counts": class_counts(rows)}
 
 
 def class_counts(rows: list[dict]) -> dict[str, int]:
@@ -332,6 +336,22 @@ def _partial(filters: dict, lockers: list[dict], known: tuple[int, str, str],
                 expand_classes=view["expand_classes"], filters=view["filters"])
     data["changed_classes"] = sorted(changed & set(shown))
     return data
+
+
+@bp.get("/today/class/<path:name>")
+@login_required
+def class_section(name: str):
+    """One class's section, opened (every pupil's row), as an HTML fragment: what
+    ``static/app.js`` swaps in when a collapsed class on a big school's Today is opened.
+    It reads that class's pupils only. 404 for a class the user may not see or that
+    has no pupils."""
+    if len(name) > 64 or not may_see(name):
+        abort(404)
+    rows = pupil_states(db_session(), config(), now=now(), classes=[name])["pupils"]
+    if not rows:
+        abort(404)
+    return render_template(CLASS_SECTION, **{"class": class_entry(name, rows)},
+                           expand_classes=True, filters={"class": name, "q": ""})
 
 
 def _if_none_match() -> str | None:
