@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from kiosk.errors import ActionError
@@ -38,6 +38,17 @@ bp = Blueprint("pupils", __name__, url_prefix="/pupils")
 HISTORY_ROWS = 200
 #: pupils per page of the list
 PAGE_PUPILS = 100
+
+
+@bp.app_template_global()
+def pupil_url(pupil_id: int) -> str:
+    """``url_for("pupils.detail", pupil_id=...)``, the route built once per request: a big
+    school's Today links a few hundred names (a full ``url_for`` each costs more than the
+    rest of the name's markup)."""
+    prefix = g.get("pupil_url_prefix")
+    if prefix is None:
+        prefix = g.pupil_url_prefix = url_for("pupils.detail", pupil_id=1)[:-1]
+    return f"{prefix}{int(pupil_id)}"
 
 
 def class_names() -> list[str]:

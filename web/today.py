@@ -299,11 +299,18 @@ def api_today():
         view = today_view(filters)
         html = _sections(view, tuple(SECTIONS))
         data = {key: value for key, value in view.items() if key not in _PAGE_ONLY}
-        response = jsonify({**data, "html": html, "version": version, "partial": False})
+        response = _document({**data, "html": html, "version": version, "partial": False})
     else:
         response = jsonify(_partial(filters, lockers, known, changed, event_id, version))
     response.set_etag(version)
     return response
+
+
+def _document(payload: dict) -> Response:
+    """``jsonify(payload)`` for the whole document (a megabyte at 2,000 pupils) without
+    sorting every pupil's keys: the same JSON, the keys in the order they were built."""
+    text = json.dumps(payload, separators=(",", ":"), default=current_app.json.default)
+    return current_app.response_class(text + "\n", mimetype="application/json")
 
 
 #: view keys for the template only, not part of the JSON document
