@@ -24,7 +24,9 @@ What a poll costs follows what changed, not the size of the school:
 
 For a big school the office's page shows the summary and the action lists
 first, then one line per class (collapsed); ``?class=`` and ``?q=`` (a part of
-a name) open the matching classes' rows.
+a name) open the matching classes' rows, and ``/today/class/<name>`` is one
+class opened, as an HTML fragment (``app.js`` swaps it in when a class line is
+clicked; it reads that class only).
 """
 
 from __future__ import annotations
