@@ -44,7 +44,8 @@ def test_bench_school_prints_every_figure_and_keeps_the_school(tmp_path):
         "--days", "2", "--requests", "5", "--poll-seconds", "5", "--taps", "20",
         "--keep", str(keep), timeout=300,
     )
-    for label in ("Today, office", "/api/today, unchanged", "Today, teacher", "Pupil page",
+    for label in ("Today, office", "/api/today, unchanged", "Today, teacher",
+                  "Today, office opens a class", "Pupil page",
                   "Pupils list", "/api/today after one tap", "History CSV, whole year",
                   "events --since <month> --json", "web RSS after", "one open Today tab",
                   "tap to lock pin", "ratio", "target", "machine:"):

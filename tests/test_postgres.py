@@ -136,3 +136,29 @@ def test_nightly_maintenance_purges_and_skips_the_backup_on_postgresql(kiosk, pg
     assert not (tmp_path / "backups").exists()
     with db.session() as session:
         assert session.scalars(select(Event).where(Event.reason == "long ago")).all() == []
+
+
+def test_events_json_streams_from_postgresql(kiosk, tmp_path, monkeypatch):
+    """``events --json`` on PostgreSQL (Core rows, server-side batches) prints what
+    json.dumps prints of the events' dicts."""
+    import json
+
+    from click.testing import CliRunner
+
+    from kiosk.cli.main import cli
+    from kiosk.school import queries
+    from kiosk.school.queries import event_dict
+
+    from .conftest import write_config
+
+    service, db, config, _clock, _amara_id = kiosk
+    service.tap("04A1B2C3D4E5F6")
+    service.tap("1A2B3C4D")
+    with db.session() as session:
+        expected = [event_dict(e, config) for e in query_events(session)]
+    config_file = write_config(tmp_path, f'[database]\nurl = "{config.database.url}"\n')
+    monkeypatch.setattr(queries, "STREAM_ROWS", 2)  # several batches
+    result = CliRunner().invoke(cli, ["events", "--json", "--config", str(config_file)])
+    assert result.exit_code == 0, result.output
+    assert result.output == json.dumps(expected, indent=2, ensure_ascii=False) + "\n"
+    assert len(expected) > 4

@@ -162,3 +162,51 @@ def test_local_iso_matches_iso_local_across_clock_changes(config):
             moment = start + timedelta(seconds=step, microseconds=step % 999)
             assert convert(moment) == iso_local(moment, config), moment
     assert convert(None) is None
+
+
+def test_events_json_prints_each_event_as_json_dumps_of_its_dict(config_file, config, db):
+    """The row writer of ``events --json`` against the json module on the same events:
+    nulls, flags, quotes, control and non-ASCII characters, local times both sides of a
+    clock change, a long reason."""
+    from kiosk.school.queries import event_dict
+
+    with db.session() as session:
+        pupil = make_pupil(session, "Zoë O'Brien", 6, "6K").id
+        for at, fields in [
+            (datetime(2026, 3, 29, 0, 59, 59), {"pupil_id": pupil, "card_uid": "04A1B2C3",
+                                                "locker_id": "main", "bay": 2}),
+            (datetime(2026, 3, 29, 1, 0, 1), {"reason": 'said "no"\\ \t\u0001 é 😀\n' * 40,
+                                              "actor": "office", "clock_suspect": True}),
+            (datetime(2026, 10, 25, 0, 30, 7), {"locker_id": "é-locker", "bay": None}),
+        ]:
+            record_event(session, Kind.REFUSED, at=at, **fields)
+        session.commit()
+        expected = [event_dict(e, config) for e in status.query_events(session)]
+    result = CliRunner().invoke(cli, ["events", "--json", "--config", str(config_file)])
+    assert result.exit_code == 0, result.output
+    assert result.output == json.dumps(expected, indent=2, ensure_ascii=False) + "\n"
+    assert any(row["clock_suspect"] for row in expected)
+    assert {row["at"][-6:] for row in expected} == {"+00:00", "+01:00"}
+
+
+def test_events_json_of_no_events_is_an_empty_list(config_file, db):
+    result = CliRunner().invoke(cli, ["events", "--json", "--since", "2999-01-01",
+                                      "--config", str(config_file)])
+    assert result.exit_code == 0, result.output
+    assert result.output == "[]\n"
+
+
+def test_local_iso_out_of_order_and_past_its_cache(config, monkeypatch):
+    """A whole school's states come in no time order, and an export crosses more minutes
+    than the converter keeps: every time still comes out as :func:`iso_local` says."""
+    import random
+
+    from kiosk.school.queries import iso_local, local_iso
+
+    monkeypatch.setattr(status, "_MINUTES_KEPT", 5)
+    convert = local_iso(config)
+    moments = [datetime(2026, 10, 25, 0, 0) + timedelta(seconds=n * 97, microseconds=n)
+               for n in range(200)]
+    random.Random(9).shuffle(moments)
+    for moment in moments + sorted(moments) + [datetime(9999, 12, 31, 23, 59, 59)]:
+        assert convert(moment) == iso_local(moment, config), moment

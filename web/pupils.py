@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from kiosk.errors import ActionError
@@ -17,10 +17,11 @@ from kiosk.inputs import InputError, check_bay
 from kiosk.school.pupils import add_pupil, known_bays, update_pupil
 from kiosk.school.queries import (
     local_today,
+    name_key,
     pupil_states,
     query_events,
     recent_unknown_cards,
-    surname_key,
+    roll,
 )
 from kiosk.store.models import Command, Pupil
 from web.access import (
@@ -46,6 +47,17 @@ HISTORY_ROWS = 200
 PAGE_PUPILS = 100
 
 
+@bp.app_template_global()
+def pupil_url(pupil_id: int) -> str:
+    """``url_for("pupils.detail", pupil_id=...)``, the route built once per request: a big
+    school's Today links a few hundred names (a full ``url_for`` each costs more than the
+    rest of the name's markup)."""
+    prefix = g.get("pupil_url_prefix")
+    if prefix is None:
+        prefix = g.pupil_url_prefix = url_for("pupils.detail", pupil_id=1)[:-1]
+    return f"{prefix}{int(pupil_id)}"
+
+
 def class_names() -> list[str]:
     """Classes the user may see that have at least one pupil, for filters and forms."""
     query = select(Pupil.class_name).distinct().order_by(Pupil.class_name)
@@ -66,17 +78,23 @@ def index():
     classes = visible_classes()
     if wanted is not None:
         classes = [wanted] if classes is None or wanted in classes else []
-    rows = pupil_states(db_session(), config(), now=now(), classes=classes,
-                        include_inactive=show_left)["pupils"]
+    db = db_session()
+    # Names only for the whole roll (filter, sort, count); today's states for one page.
+    everyone = roll(db, classes=classes, include_inactive=show_left)
     if needle:
-        rows = [row for row in rows if needle.casefold() in row["name"].casefold()]
-    rows.sort(key=surname_key)
-    pages = max(1, -(-len(rows) // PAGE_PUPILS))
+        folded = needle.casefold()
+        everyone = [row for row in everyone if folded in row[1].casefold()]
+    # surname, then as pupil_states orders its rows (class, name, id)
+    everyone.sort(key=lambda row: (name_key(row[1]), row[2], row[1], row[0]))
+    pages = max(1, -(-len(everyone) // PAGE_PUPILS))
     page = min(page, pages)
+    shown = [row[0] for row in everyone[(page - 1) * PAGE_PUPILS:page * PAGE_PUPILS]]
+    states = {row["id"]: row for row in pupil_states(
+        db, config(), now=now(), pupil_ids=shown, include_inactive=show_left)["pupils"]}
     return render_template(
-        "pupils/index.html", pupils=rows[(page - 1) * PAGE_PUPILS:page * PAGE_PUPILS],
+        "pupils/index.html", pupils=[states[pupil_id] for pupil_id in shown if pupil_id in states],
         class_names=class_names(), wanted=wanted, show_left=show_left, q=needle,
-        page=page, pages=pages, total=len(rows),
+        page=page, pages=pages, total=len(everyone),
     )
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property, wraps
 from json.encoder import encode_basestring
+from typing import Any
 
 import click
 
@@ -154,7 +155,7 @@ def _flat_json(item) -> str | None:
 
 def emit_json_list(items) -> None:
     """Print an iterable as :func:`emit_json` prints a list, item by item as they come
-    (constant memory: ``phonelocker events --json`` over a year of events)."""
+    (constant memory: a long list of dicts)."""
     parts: list[str] = []
     size = 0
     for item in items:
@@ -170,6 +171,20 @@ def emit_json_list(items) -> None:
         click.echo("[]")
         return
     click.echo("".join(parts) + "\n]")
+
+
+def emit_json_batches(batches, encode: Callable[[Any], str]) -> None:
+    """Print the items of ``batches`` (lists of items, e.g. a result's partitions) as
+    :func:`emit_json` prints one list of them, a batch at a time (constant memory:
+    ``phonelocker events --json`` over a year of events). ``encode`` writes one item as
+    :func:`emit_json` does inside a list (its lines indented by two more spaces)."""
+    first = True
+    for batch in batches:
+        if not batch:
+            continue
+        click.echo(("[\n  " if first else ",\n  ") + ",\n  ".join(map(encode, batch)), nl=False)
+        first = False
+    click.echo("[]" if first else "\n]")
 
 
 def actor(by: str | None) -> str:

@@ -8,7 +8,8 @@ with the ratio big/small and the issue's target:
 
 * p50/p95 over ``--requests`` requests and the response size of: the office's
   Today, ``/api/today`` (full, unchanged with ``If-None-Match``, after a tap),
-  the teacher's Today, a pupil's page, the pupils list;
+  the teacher's Today, one class opened on the office's Today (the fragment
+  ``/today/class/<name>``), a pupil's page, the pupils list;
 * the whole-year History CSV: time, size and the web server's RSS growth;
 * ``phonelocker events --since <a month ago> --json`` (a subprocess);
 * one open Today tab polling every second for ``--poll-seconds`` while a
@@ -59,6 +60,7 @@ TARGETS = {
     "api_full": "≤ 100 ms",
     "api_unchanged": "≤ 5 ms, ≤ 1 KB",
     "today_teacher": "≤ 30 ms",
+    "class_opened": "≤ 30 ms",
     "pupil_page": "≤ 50 ms",
     "pupils_list": "≤ 100 ms",
     "csv": "≤ 3 s, RSS +≤ 10 MB",
@@ -422,6 +424,8 @@ def measure_web(school: School, workdir: Path, requests: int, poll_seconds: floa
         result["api_unchanged"] = timed(office, "/api/today", requests, process, etag)
         result["api_after_tap"] = after_tap(school, office, etag)
         result["today_teacher"] = timed(teacher, "/", requests, process)
+        result["class_opened"] = timed(
+            office, f"/today/class/{school.teacher_class}", requests, process)
         result["pupil_page"] = timed(office, f"/pupils/{school.pupil_id}", requests, process)
         result["pupils_list"] = timed(office, "/pupils", requests, process)
         result["csv"] = whole_year_csv(school, office, process)
@@ -585,6 +589,7 @@ def table_rows(big: dict[str, Any], small: dict[str, Any]) -> list[tuple[str, ..
                        ("api_full", "/api/today, office, full document"),
                        ("api_unchanged", "/api/today, unchanged (If-None-Match)"),
                        ("today_teacher", "Today, teacher (one class)"),
+                       ("class_opened", "Today, office opens a class"),
                        ("pupil_page", "Pupil page"),
                        ("pupils_list", "Pupils list (first page)")):
         b, s = big["web"][key], small["web"][key]

@@ -22,6 +22,8 @@ ROUTES = [
     ("GET", "/", None, 200, 200, 200),
     ("GET", "/api/today", None, 200, 200, 200),
     ("GET", "/api/lockers", None, 200, 200, 200),
+    ("GET", "/today/class/6K", None, 200, 200, 200),
+    ("GET", "/today/class/5R", None, 404, 200, 200),
     ("GET", "/account/password", None, 200, 200, 200),
     ("POST", "/account/password", {"current": "wrong"}, 200, 200, 200),
     ("GET", "/pupils", None, 200, 200, 200),

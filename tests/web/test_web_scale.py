@@ -230,3 +230,70 @@ def test_history_csv_streams_in_chunks(office, db, monkeypatch):
     with db.session() as session:
         kinds = [session.get(Event, n).kind for n in expected]
     assert [row[1] for row in rows] == kinds
+
+
+# --- what a view reads follows what it shows ------------------------------------------------
+
+
+class _Statements:
+    """The statements (and their parameters) run on ``table`` while in the ``with``."""
+
+    def __init__(self, db, table: str) -> None:
+        self.db, self.needle, self.seen = db, f"FROM {table}", []
+
+    def _note(self, _conn, _cursor, statement, parameters, *_args) -> None:
+        if self.needle in statement:
+            self.seen.append((statement, tuple(parameters)))
+
+    def __enter__(self):
+        sa_event.listen(self.db.engine, "before_cursor_execute", self._note)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        sa_event.remove(self.db.engine, "before_cursor_execute", self._note)
+
+
+def _class_line(page: str, name: str) -> list[int]:
+    """The numbers of a collapsed class's line: pupils, in, collected, not handed in."""
+    line = re.search(rf'>Class {name}</a>(.*?)</p>', page, re.S).group(1)
+    return [int(n) for n in re.findall(r"\d+", line)]
+
+
+def test_collapsed_classes_count_their_pupils_and_open_in_place(office, ids, monkeypatch):
+    monkeypatch.setattr(today, "EXPAND_PUPILS", 2)
+    page = office.get("/").get_data(as_text=True)
+    # 6K: the XSS pupil's phone is in, Amara's not; 5R: three not handed in (Harry refused)
+    assert _class_line(page, "6K") == [2, 1, 0, 1]
+    assert _class_line(page, "5R") == [3, 0, 0, 3]
+    # The link opens the class's own Today; app.js fetches the fragment instead.
+    assert re.search(r'<a href="/\?class=5R" data-class-fragment="/today/class/5R"', page)
+
+
+def test_a_class_fragment_draws_that_class_open_reading_only_it(office, db, ids):
+    with _Statements(db, "events") as events:
+        response = office.get("/today/class/5R")
+    assert response.status_code == 200 and response.mimetype == "text/html"
+    fragment = response.get_data(as_text=True)
+    assert _rows(fragment) == {ids["grace"], ids["harry"], ids["isla"]}
+    assert "<html" not in fragment and 'aria-label="Class 5R"' in fragment
+    assert events.seen and all("5R" in params for _sql, params in events.seen)
+
+
+def test_a_class_fragment_is_only_for_a_class_the_user_sees(make_app, office):
+    teacher = make_app(CLOCK=local_clock(10, 0)).test_client()
+    login(teacher, "teacher6k")
+    assert teacher.get("/today/class/5R").status_code == 404
+    assert teacher.get("/today/class/6K").status_code == 200
+    assert office.get("/today/class/9Z").status_code == 404  # no such class
+    assert office.get("/today/class/" + "6" * 65).status_code == 404
+
+
+def test_pupils_list_reads_todays_states_for_its_page_only(office, db, ids, monkeypatch):
+    monkeypatch.setattr(pupils, "PAGE_PUPILS", 2)
+    with _Statements(db, "events") as events:
+        page = office.get("/pupils").get_data(as_text=True)
+    assert _pupil_links(page) == [ids["xss"], ids["harry"]]
+    asked = {value for _sql, params in events.seen for value in params
+             if type(value) is int and value}
+    assert events.seen and asked == {ids["xss"], ids["harry"]}
+    assert "in locker" in page and "refused" not in page.split("<table")[0]

@@ -18,6 +18,12 @@
  *                          the pupil picker (web/picker.py): as the office types, fill
  *                          the input's <datalist> from URL?q=...; picking a suggestion
  *                          sets the form's hidden [data-pupil-id], editing clears it.
+ *   a[data-class-fragment=URL]  a collapsed class on a big school's Today: a
+ *                          click opens it in place with the HTML fragment at URL
+ *                          (that class's rows only) instead of following the
+ *                          link to the class's own Today, which works without
+ *                          this file. An opened class stays open when a poll
+ *                          redraws it (it is fetched again).
  */
 "use strict";
 
@@ -59,6 +65,47 @@
     }
   }
 
+  const openClasses = new Set();  // fragment URLs of the classes opened on this page
+
+  async function openClass(link) {
+    const url = link.dataset.classFragment;
+    const section = link.closest("[data-section]");
+    const response = await fetch(url, {
+      headers: { Accept: "text/html" },
+      credentials: "same-origin",
+      cache: "no-store",
+    });
+    if (response.redirected || response.status === 401) {
+      window.location.reload();  // the session ended
+      return;
+    }
+    if (!response.ok || !section) {
+      openClasses.delete(url);
+      window.location.href = link.href;  // the class's own Today
+      return;
+    }
+    section.innerHTML = await response.text();
+    openClasses.add(url);
+  }
+
+  function reopenClasses() {
+    document.querySelectorAll("[data-class-fragment]").forEach(function (link) {
+      if (openClasses.has(link.dataset.classFragment)) {
+        openClass(link).catch(function () { openClasses.delete(link.dataset.classFragment); });
+      }
+    });
+  }
+
+  function onClick(event) {
+    const link = event.target instanceof Element && event.target.closest("a[data-class-fragment]");
+    if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey) {
+      return;  // a new tab or window gets the class's own Today
+    }
+    event.preventDefault();
+    link.setAttribute("aria-busy", "true");
+    openClass(link).catch(function () { window.location.href = link.href; });
+  }
+
   function startPolling(element) {
     const url = element.dataset.poll;
     const interval = parseInt(element.dataset.interval || "1000", 10);
@@ -80,6 +127,7 @@
           if (data) {
             updateSections(data.html);
             version = data.version || "";
+            reopenClasses();
           }
           failures = 0;
           show("Live", false);
@@ -220,6 +268,7 @@
   }
 
   document.addEventListener("submit", onSubmit);
+  document.addEventListener("click", onClick);
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-poll]").forEach(startPolling);
     document.querySelectorAll("[data-command-url]").forEach(watchCommand);
