@@ -307,3 +307,26 @@ def test_sync_now_by_hand_is_the_last_sync_status_reports(school):
     assert failed.returncode == 1 and "sync failed" in failed.stderr
     status = json.loads(run_cli(unreachable.config_file, "sync", "status", "--json").stdout)
     assert status["connected"] is False and status["last_error"]
+
+
+def test_an_unlock_asked_while_the_kiosk_is_unreachable_expires_and_is_not_carried_out(school):
+    from kiosk.school.commands import STALE_SECONDS, queue_unlock
+    from kiosk.store.models import Command
+
+    k6 = school.kiosk("6k", "6K")
+    k6.sync()
+    with school.central.session() as session:  # the kiosk is unreachable meanwhile
+        [command] = queue_unlock(session, actor="office", reason="parent waiting",
+                                 locker_id="6k", now=school.clock())
+        session.commit()
+        command_id = command.id
+    school.clock.advance(STALE_SECONDS + 5)
+    k6.sync()  # back: too late to open it now
+    with school.central.session() as session:
+        command = session.get(Command, command_id)
+        assert command.status == "expired" and "offline" in command.result
+    with k6.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Command)) == 0
+    [expired] = central_events(school, "command_expired")
+    assert "kiosk offline" in expired.reason
+    assert k6.service.hardware.bays[1].locked
