@@ -137,3 +137,16 @@ def test_caches_stay_bounded(monkeypatch, make_app, db):
     assert text.count("\r\n") == 10 and "C9" in text and "reason 9" in text
     assert max(len(rows._texts), len(rows._kinds), len(rows._places)) <= 3
     assert event_words(Kind.REFUSED, "reason 9") in text
+
+
+@pytest.mark.parametrize("stored", ["1840-01-01 12:00:30.000000", "2026-10-25T01:30:05",
+                                    "2026-10-25 00:30:05", "2026-03-29 01:00:59.999999"])
+def test_stored_times_of_any_format_are_converted(make_app, db, config, stored):
+    """SQLite's text of ``at`` is looked up by minute; a pre-1900 offset of whole seconds
+    (London's mean time, -00:01:15) or another format takes the slow, exact way."""
+    with make_app().app_context():
+        rows = history._CsvRows(config, text_times=True)
+        with db.session() as session:
+            rows.start_chunk(session)
+            line = rows.lines([(1, stored, "login", None, None, None, None, None, None)])
+    assert line.startswith(iso_local(datetime.fromisoformat(stored), config) + ",login,")
