@@ -46,6 +46,8 @@ bp = Blueprint("history", __name__)
 PAGE_ROWS = 500
 #: events read per chunk (and per read transaction) by the CSV export
 CSV_CHUNK = 5000
+#: rows fetched at a time within a chunk (the rows take several times their text's memory)
+CSV_PART = 500
 #: the deepest History page (OFFSET paging; the CSV has everything)
 MAX_PAGE = 1000
 #: the codes' columns stay as they were (scripts read them); "what" and "where" (added
@@ -328,15 +330,19 @@ def export():
         yield "\ufeff" + header.getvalue()
         chunk = query
         while True:
+            texts, count, last = [], 0, None
             with db.session() as session:  # one short read transaction per chunk
                 writer.start_chunk(session)
-                # Core rows of the connection: tuples, no ORM loading per row
-                rows = session.connection().execute(chunk).all()
-                text = writer.lines(rows)
-            yield text
-            if len(rows) < CSV_CHUNK:
+                # Core rows of the connection (tuples, no ORM loading per row), fetched a
+                # part at a time: a part's rows, not the chunk's, are alive at once
+                result = session.connection().execute(chunk)
+                for rows in result.partitions(CSV_PART):
+                    texts.append(writer.lines(rows))
+                    count, last = count + len(rows), rows[-1]
+            yield "".join(texts)
+            if count < CSV_CHUNK:
                 return
-            last_at, last_id = rows[-1][1], rows[-1][0]
+            last_at, last_id = last[1], last[0]
             if text_times:
                 last_at = datetime.fromisoformat(last_at)
             chunk = _query(filters, columns, before=(last_at, last_id),

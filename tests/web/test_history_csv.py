@@ -76,9 +76,12 @@ def _csv_module_text(db, config) -> str:
     return "\ufeff" + buffer.getvalue()
 
 
-@pytest.mark.parametrize("chunk", [1, 4, 5000])
-def test_csv_is_byte_identical_to_the_csv_module(make_app, db, config, monkeypatch, chunk):
+@pytest.mark.parametrize(("chunk", "part"), [(1, 1), (6, 4), (8, 3), (5000, 500)])
+def test_csv_is_byte_identical_to_the_csv_module(make_app, db, config, monkeypatch, chunk,
+                                                 part):
+    """Chunks (read transactions) and the parts fetched within them lose or repeat no row."""
     monkeypatch.setattr(history, "CSV_CHUNK", chunk)
+    monkeypatch.setattr(history, "CSV_PART", part)
     _add_tricky_events(db)
     client = make_app(CLOCK=local_clock(16)).test_client()
     login(client, "office")
