@@ -19,6 +19,7 @@ from kiosk.store.models import Event, Locker, Pupil
 from web import history
 
 from .conftest import local_clock, login
+from .test_web_sessions_postgres import pg_db  # noqa: F401 (a fixture)
 
 TRICKY = [
     'Zoë "Zed" O\'Brien', "Smith, Jo", "Line\nbreak", "Carriage\rreturn", "=SUM(A1)",
@@ -153,3 +154,28 @@ def test_stored_times_of_any_format_are_converted(make_app, db, config, stored):
             rows.start_chunk(session)
             line = rows.lines([(1, stored, "login", None, None, None, None, None, None)])
     assert line.startswith(iso_local(datetime.fromisoformat(stored), config) + ",login,")
+
+
+def test_csv_on_postgresql_is_byte_identical_too(pg_db, tmp_path, monkeypatch):  # noqa: F811
+    """On PostgreSQL ``at`` arrives as a datetime (no stored text): the same bytes."""
+    from kiosk.config import parse_config
+    from kiosk.school import staff
+    from web import create_app
+
+    from .conftest import PASSWORD
+
+    monkeypatch.setattr(history, "CSV_CHUNK", 4)
+    monkeypatch.setattr(history, "CSV_PART", 3)
+    _add_tricky_events(pg_db)
+    with pg_db.session() as session:
+        staff.create_user(session, "office.pg", PASSWORD, role="office", actor="test")
+        session.commit()
+    config = parse_config({"database": {"url": pg_db.url},
+                           "policy": {"timezone": "Europe/London"},
+                           "web": {"secret_key_file": str(tmp_path / "key")}})
+    client = create_app(config, pg_db, test_config={
+        "TESTING": True, "WTF_CSRF_ENABLED": False}).test_client()
+    assert login(client, "office.pg").status_code == 302
+    expected = _csv_module_text(pg_db, config)
+    body = client.get("/history.csv?from=2000-01-01&to=2099-12-31").get_data(as_text=True)
+    assert body == expected and "2026-03-29T02:00:00+01:00" in body
