@@ -8,7 +8,9 @@ each chunk in its own short read transaction (keyset paging on ``(at, id)``,
 newest first), and sends each chunk as it is read: memory stays constant for
 a year of a big school, and no read transaction stays open for the whole
 download (SQLite WAL readers never block the kiosk's writes, but a long one
-keeps the WAL from being checkpointed).
+keeps the WAL from being checkpointed). Each chunk is fetched 500 rows at a time
+(:data:`CSV_PART`) and written by :class:`_CsvRows`, a per-column writer that makes
+exactly the csv module's bytes with each repeated cell worked out once.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from __future__ import annotations
 import csv
 import io
 import logging
-from collections.abc import Iterator
-from datetime import UTC
+import re
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, String, select, tuple_, type_coerce
 
 from kiosk.policy import Refusal, local_day_bounds
 from kiosk.reports.words import (
@@ -44,6 +48,8 @@ bp = Blueprint("history", __name__)
 PAGE_ROWS = 500
 #: events read per chunk (and per read transaction) by the CSV export
 CSV_CHUNK = 5000
+#: rows fetched at a time within a chunk (the rows take several times their text's memory)
+CSV_PART = 500
 #: the deepest History page (OFFSET paging; the CSV has everything)
 MAX_PAGE = 1000
 #: the codes' columns stay as they were (scripts read them); "what" and "where" (added
@@ -87,19 +93,22 @@ def _filters() -> dict:
     }
 
 
-def _query(filters: dict, columns=(Event,), before: tuple | None = None) -> Select:
+def _query(filters: dict, columns=(Event,), before: tuple | None = None,
+           names: bool = True) -> Select:
     """Events (newest first) with the pupil's name and class, within the user's scope.
 
     ``columns`` are what to select of the event (the ORM object by default);
-    ``before`` an ``(at, id)`` to start after (the CSV's next chunk)."""
+    ``before`` an ``(at, id)`` to start after (the CSV's next chunk); ``names=False``
+    selects no name and class, and joins the pupils only when a filter needs them (the
+    CSV has them by pupil id: the join was a quarter of its time)."""
     zone = config().policy.zone
     since = local_day_bounds(filters["from"], zone)[0].astimezone(UTC).replace(tzinfo=None)
     until = local_day_bounds(filters["to"], zone)[1].astimezone(UTC).replace(tzinfo=None)
-    query = (
-        select(*columns, Pupil.__table__.c.name, Pupil.__table__.c.class_name)
-        .outerjoin(Pupil, Pupil.id == Event.pupil_id)
-        .order_by(Event.at.desc(), Event.id.desc())
-    )
+    pupils = Pupil.__table__.c
+    query = select(*columns, *((pupils.name, pupils.class_name) if names else ()))
+    if names or filters["class"] or visible_classes() is not None:
+        query = query.outerjoin(Pupil, Pupil.id == Event.pupil_id)
+    query = query.order_by(Event.at.desc(), Event.id.desc())
     if before is None:
         query = query.where(Event.at >= since, Event.at < until)
     else:
@@ -151,73 +160,195 @@ def _cell(value) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+#: a character that makes the csv module (excel dialect, QUOTE_MINIMAL) quote a field:
+#: the delimiter, the quote character, or one of the line terminator's
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+
+
+def _field(text: str) -> str:
+    """``text`` as ``csv.writer`` writes one field of a row of several (excel dialect)."""
+    if _NEEDS_QUOTES.search(text) is None:
+        return text
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _free(value) -> str:
+    """A free-text cell (names, card UIDs, ids, actors, reasons): defused, then quoted."""
+    return _field(_cell(value))
+
+
+#: distinct values each of the export's per-value caches keeps (a year of refusals of
+#: unknown cards has many card UIDs); a full cache is emptied, not grown
+_CACHE_KEPT = 4096
+#: minutes the export's local times are kept for (a few days of events)
+_MINUTES_KEPT = 8192
+
+
+class _CsvRows:
+    """The export's writer: one event row ``(id, at, kind, pupil_id, card_uid, locker_id,
+    bay, actor, reason)`` to its CSV line, byte for byte what ``csv.writer`` writes for
+    the cells of :data:`CSV_COLUMNS` (tests/web/test_history_csv.py compares the two).
+
+    Written per column because the column types are known: the cells that repeat (a
+    pupil's name and class, a kind with its reason and words, a locker and bay with its
+    place words, an actor, a card) are worked out once per distinct value, the local time
+    once per minute (:func:`~kiosk.school.queries.local_iso`); a year of a big school is
+    hundreds of thousands of rows, and a function call per cell costs as much as the rest.
+    """
+
+    def __init__(self, cfg, text_times: bool = False) -> None:
+        """``text_times``: the rows' ``at`` is SQLite's stored text
+        (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC), not a datetime: the local time's text is
+        then looked up by the minute's text, without a datetime per row."""
+        self._iso = local_iso(cfg)
+        self._zone = cfg.policy.zone
+        self._text_times = text_times
+        self._minutes: dict[str, tuple[str, str] | tuple[()]] = {}  # "YYYY-MM-DD HH:MM"
+        self._pupils: dict[int | None, str] = {None: ",,"}  # id -> "id,name,class"
+        self._lockers: dict[str, str] | None = None  # locker id -> name
+        self.times: CollectionTimes | None = None  # set per chunk (its read transaction)
+        self._opening_times: dict = {}  # collection time per date, shared by the chunks
+        # per-value caches of cells, bounded by _CACHE_KEPT
+        self._kinds: dict[tuple, tuple[str, str, str | None]] = {}  # (kind, reason)
+        self._places: dict[tuple, tuple[str, str]] = {}  # (locker id, bay)
+        self._texts: dict[str | None, str] = {}  # card UIDs and actors
+
+    def start_chunk(self, session) -> None:
+        """Read what the chunk's cells need in the chunk's read transaction."""
+        if self._lockers is None:
+            self._lockers = dict(session.execute(select(Locker.id, Locker.name)).all())
+            self._load_pupils(session)
+        self._session = session
+        self.times = CollectionTimes(session, config(), self._opening_times)
+
+    def _load_pupils(self, session) -> None:
+        # every pupil, those who have left too (their events stay): one read, not a join
+        # per event
+        self._pupils = {None: ",,"} | {
+            pupil_id: f"{pupil_id},{_free(name)},{_free(class_name)}"
+            for pupil_id, name, class_name in session.execute(
+                select(Pupil.id, Pupil.name, Pupil.class_name))
+        }
+
+    def _pupil(self, pupil_id: int | None) -> str:
+        """The pupil id, name and class cells of a pupil not (yet) in the cache."""
+        self._load_pupils(self._session)  # one added since the export started
+        return self._pupils.setdefault(pupil_id, f"{pupil_id},,")  # or removed: no name
+
+    @staticmethod
+    def _kind_cells(kind: str, reason: str | None) -> tuple[str, str, str | None]:
+        """(kind, reason, what) cells; what is None where it depends on the day."""
+        if kind == Kind.REFUSED and reason == Refusal.TOO_EARLY:
+            words = None
+        else:
+            words = _field(event_words(kind, reason if kind == Kind.REFUSED else None))
+        return _field(kind), _free(reason), words
+
+    def _place_cells(self, locker_id: str | None, bay: int | None) -> tuple[str, str]:
+        """(locker and bay cells, where cell)."""
+        bay_text = "" if bay is None else str(bay)
+        where = _free(place_words(self._lockers.get(locker_id), bay, locker_id))
+        return f"{_free(locker_id)},{bay_text}", where
+
+    def lines(self, rows) -> str:
+        """The CSV text of ``rows`` (of one chunk)."""
+        iso, pupils, kinds, places, texts = (self._iso, self._pupils, self._kinds,
+                                             self._places, self._texts)
+        miss, minutes, text_times = self._miss, self._minutes, self._text_times
+        out = []
+        for _id, at, kind, pupil_id, card_uid, locker_id, bay, actor_id, reason in rows:
+            if text_times:
+                minute = minutes.get(at[:16]) or self._minute(at)
+                when = (f"{minute[0]}{at[17:19]}{minute[1]}" if minute
+                        else iso(datetime.fromisoformat(at)))
+            else:
+                when = iso(at)
+            # the lookups are inline, not calls: they run a few times per row
+            kind_text, reason_text, what = (kinds.get((kind, reason))
+                                            or miss(kinds, self._kind_cells, kind, reason))
+            if what is None:
+                moment = datetime.fromisoformat(at) if text_times else at
+                what = _field(self.times.event_words(kind, reason, moment))
+            pupil = pupils.get(pupil_id)
+            if pupil is None:
+                pupil = self._pupil(pupil_id)
+                pupils = self._pupils
+            locker_bay, where = (places.get((locker_id, bay))
+                                 or miss(places, self._place_cells, locker_id, bay))
+            # (an empty cell is falsy: None is looked up as "" without the cache)
+            card = "" if card_uid is None else texts.get(card_uid) or miss(texts, _free, card_uid)
+            by = "" if actor_id is None else texts.get(actor_id) or miss(texts, _free, actor_id)
+            out.append(f"{when},{kind_text},{pupil},{card},{locker_bay},"
+                       f"{by},{reason_text},{what},{where}\r\n")
+        return "".join(out)
+
+    def _minute(self, at: str) -> tuple[str, str] | tuple[()]:
+        """The local time's text before and after the seconds, for the UTC minute of the
+        stored text ``at``; ``()`` where it cannot be (another format, or a pre-1900
+        offset of whole seconds, whose local seconds differ from UTC's)."""
+        if len(self._minutes) >= _MINUTES_KEPT:
+            self._minutes.clear()
+        try:
+            moment = datetime.fromisoformat(at[:16])
+        except ValueError:
+            moment = None
+        if (moment is None or len(at) < 19 or at[10] != " " or at[16] != ":"
+                or moment.replace(tzinfo=UTC).astimezone(self._zone).utcoffset().seconds % 60):
+            found = ()
+        else:
+            text = self._iso(moment)  # YYYY-MM-DDTHH:MM:00+HH:MM
+            found = (text[:17], text[19:])
+        self._minutes[at[:16]] = found
+        return found
+
+    @staticmethod
+    def _miss(cache: dict, function: Callable[..., Any], *key) -> Any:
+        """``function(*key)``, remembered in ``cache`` (emptied when it is full)."""
+        if len(cache) >= _CACHE_KEPT:
+            cache.clear()
+        found = cache[key if len(key) > 1 else key[0]] = function(*key)
+        return found
+
+
 @bp.get("/history.csv")
 @login_required
 def export():
     """Every matching event as CSV (UTF-8 with BOM, for Excel), streamed chunk by chunk."""
     events = Event.__table__.c  # table columns: plain rows, no ORM loading
-    columns = (events.id, events.at, events.kind, events.pupil_id, events.card_uid,
+    # On SQLite ``at`` is read as its stored text (no datetime made per row; the CSV
+    # wants text): a quarter of the rows' reading time
+    text_times = state().db.engine.dialect.name == "sqlite"
+    at = type_coerce(events.at, String) if text_times else events.at
+    columns = (events.id, at, events.kind, events.pupil_id, events.card_uid,
                events.locker_id, events.bay, events.actor, events.reason)
     filters = _filters()
-    query = _query(filters, columns).limit(CSV_CHUNK)
-    db, cfg = state().db, config()
+    query = _query(filters, columns, names=False).limit(CSV_CHUNK)
+    db, writer = state().db, _CsvRows(config(), text_times)
     log.info("events exported by %s", actor())
-    opening_times: dict = {}  # collection time per date, shared by the chunks
+    header = io.StringIO()
+    csv.writer(header).writerow(CSV_COLUMNS)
 
     def generate() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        iso = local_iso(cfg)
-
-        def text(rows) -> str:
-            buffer.seek(0)
-            buffer.truncate()
-            writer.writerows(rows)
-            return buffer.getvalue()
-
-        yield "\ufeff" + text([CSV_COLUMNS])
+        yield "\ufeff" + header.getvalue()
         chunk = query
-        names = None
-        # The words are the same for every event of a kind (a refusal: of a reason; a
-        # too-early one: of a day) and every locker and bay: worked out once each.
-        whats: dict[tuple, str] = {}
-        places: dict[tuple, str] = {}
-
-        def what(row, times: CollectionTimes) -> str:
-            if row.kind == Kind.REFUSED and row.reason == Refusal.TOO_EARLY:
-                return times.event_words(row.kind, row.reason, row.at)
-            key = (row.kind, row.reason if row.kind == Kind.REFUSED else None)
-            found = whats.get(key)
-            if found is None:
-                found = whats[key] = event_words(*key)
-            return found
-
-        def where(row) -> str:
-            key = (row.locker_id, row.bay)
-            found = places.get(key)
-            if found is None:
-                found = places[key] = _cell(place_words(names.get(row.locker_id), row.bay,
-                                                        row.locker_id))
-            return found
-
         while True:
+            texts, count, last = [], 0, None
             with db.session() as session:  # one short read transaction per chunk
-                rows = session.execute(chunk).all()
-                if names is None:
-                    names = dict(session.execute(select(Locker.id, Locker.name)).all())
-                times = CollectionTimes(session, cfg, opening_times)
-                whats_of = [what(row, times) for row in rows]
-            # Only the free-text cells can start with = + - @ (kind, ids and times cannot).
-            yield text([
-                (iso(row.at), row.kind, row.pupil_id, _cell(row.name), _cell(row.class_name),
-                 _cell(row.card_uid), _cell(row.locker_id), row.bay, _cell(row.actor),
-                 _cell(row.reason), words, where(row))
-                for row, words in zip(rows, whats_of, strict=True)
-            ])
-            if len(rows) < CSV_CHUNK:
+                writer.start_chunk(session)
+                # Core rows of the connection (tuples, no ORM loading per row), fetched a
+                # part at a time: a part's rows, not the chunk's, are alive at once
+                result = session.connection().execute(chunk)
+                for rows in result.partitions(CSV_PART):
+                    texts.append(writer.lines(rows))
+                    count, last = count + len(rows), rows[-1]
+            yield "".join(texts)
+            if count < CSV_CHUNK:
                 return
-            last = rows[-1]
-            chunk = _query(filters, columns, before=(last.at, last.id)).limit(CSV_CHUNK)
+            last_at, last_id = last[1], last[0]
+            if text_times:
+                last_at = datetime.fromisoformat(last_at)
+            chunk = _query(filters, columns, before=(last_at, last_id),
+                           names=False).limit(CSV_CHUNK)
 
     stamp = local(now()).date().isoformat()  # the school's day on the app's clock
     return Response(
