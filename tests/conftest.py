@@ -54,14 +54,26 @@ def real_now(tz: tzinfo = UTC) -> datetime:
     return datetime.now(tz)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # Before any test (and any fixture) runs, in the controller and in each xdist
-    # worker: the session's in-process clock starts at the instant and ticks on.
+def _start_travel() -> None:
+    """Move the in-process clock to ``PHONELOCKER_TEST_NOW`` (once; it ticks on)."""
     global _travel  # noqa: PLW0603 - one travel for the whole session, stopped at its end
     moment = requested_now()
     if moment is not None and _travel is None:
         _travel = time_machine.travel(moment, tick=True)
         _travel.start()
+
+
+# At import, not only in pytest_configure: pytest imports the conftest files of the paths
+# on its command line (``pytest tests/web``) before it configures, and a module-level
+# "today" there (tests/web/conftest.py SEED_DAY) must already see the moved clock. This
+# file is always imported before the conftest files below it.
+_start_travel()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Before any test (and any fixture) runs, in the controller and in each xdist
+    # worker: the session's in-process clock starts at the instant and ticks on.
+    _start_travel()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

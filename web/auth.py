@@ -16,8 +16,9 @@ from flask import Blueprint, flash, g, redirect, render_template, request, sessi
 from kiosk.errors import ActionError
 from kiosk.school import staff
 from kiosk.store.events import Kind, record_event
+from kiosk.timeutil import naive_utc
 from web.access import actor, db_session, login_required, safe_next
-from web.helpers import form_text, state
+from web.helpers import form_text, now, state
 from web.sessions import renew
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ def login():
     if user is None:
         count = limiter.failed(username, _client())
         log.warning("failed login for %r from %s (%d recently)", username, _client(), count)
-        record_event(db, Kind.LOGIN_FAILED, actor=username[:64] or "(blank)",
+        record_event(db, Kind.LOGIN_FAILED, at=naive_utc(now()), actor=username[:64] or "(blank)",
                      reason=f"from {_client()}, failure {count}")
         db.commit()
         status = 429 if limiter.blocked(username, _client()) else 401
@@ -61,7 +62,9 @@ def login():
     session.clear()
     session["user_id"] = user.id
     renew(session)
-    record_event(db, Kind.LOGIN, actor=user.username, reason=f"from {_client()}")
+    # the app's clock, as every other record the dashboard writes
+    record_event(db, Kind.LOGIN, at=naive_utc(now()), actor=user.username,
+                 reason=f"from {_client()}")
     db.commit()
     log.info("user %s logged in from %s", user.username, _client())
     return redirect(next_url or url_for("today.index"))
