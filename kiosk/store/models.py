@@ -260,7 +260,9 @@ class Event(Base):
     __tablename__ = "events"
     __table_args__ = (
         Index("ix_events_pupil_at", "pupil_id", "at"),
-        Index("uq_events_uid", "uid", unique=True),
+        # partial: a tap has no uid until the sync worker gives it one (off the tap path)
+        Index("uq_events_uid", "uid", unique=True, sqlite_where=text("uid IS NOT NULL"),
+              postgresql_where=text("uid IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

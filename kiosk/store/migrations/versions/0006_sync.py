@@ -30,7 +30,11 @@ COUNTED = (
 def upgrade() -> None:
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.add_column(sa.Column('uid', sa.String(length=32), nullable=True))
-    op.create_index('uq_events_uid', 'events', ['uid'], unique=True)
+    # Partial: a tap is recorded without a uid (the sync worker gives it one later), so
+    # the tap path never writes to this index.
+    op.create_index('uq_events_uid', 'events', ['uid'], unique=True,
+                    sqlite_where=sa.text('uid IS NOT NULL'),
+                    postgresql_where=sa.text('uid IS NOT NULL'))
     with op.batch_alter_table('commands', schema=None) as batch_op:
         batch_op.add_column(sa.Column('central_id', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('synced_at', sa.DateTime(), nullable=True))
