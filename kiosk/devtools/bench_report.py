@@ -4,6 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+
+def aligned(rows: list[tuple[str, ...]]) -> list[str]:
+    """``rows`` (the first a heading) as left-aligned columns, a rule under the heading."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def machine_line(result: dict[str, Any]) -> str:
+    """The machine and its load, as the school and sync benches end their tables."""
+    machine = result["machine"]
+    return (f"machine: {machine.get('cpu', '?')}, {machine.get('nproc', '?')} CPUs, "
+            f"load {result['load']}; Python {machine.get('python', '?')}")
+
+
 TARGETS: dict[str, float] = {
     "ratio_p50": 2.0,
     "tap_p99_ms": 10.0,

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from kiosk.devtools.bench_report import aligned, machine_line
 from kiosk.devtools.kiosk_process import phonelocker_command, stop_child
 from kiosk.devtools.measure import machine_info, percentile
 
@@ -647,14 +648,7 @@ def format_report(result: dict[str, Any]) -> str:
     ]
     rows = [("what", f"{small['pupils']} pupils", f"{big['pupils']} pupils", "ratio", "target")]
     rows += table_rows(big, small)
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    for n, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    machine = result["machine"]
-    lines += ["", f"machine: {machine.get('cpu', '?')}, {machine.get('nproc', '?')} CPUs, "
-              f"load {result['load']}; Python {machine.get('python', '?')}"]
+    lines += [*aligned(rows), "", machine_line(result)]
     return "\n".join(lines)
 
 

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from kiosk.devtools import probes
+from kiosk.devtools.bench_report import aligned, machine_line
 from kiosk.devtools.kiosk_process import KioskProcess
 from kiosk.devtools.measure import machine_info, percentile
 from kiosk.devtools.ports import free_port
@@ -484,16 +485,8 @@ def format_report(result: dict[str, Any]) -> str:
          f"{kiosk['idle']['cpu_percent'] - result['standalone']['cpu_percent']:.2f})",
          TARGETS["idle_cpu"]),
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [f"central database: {result['central']}, {result['pupils']:,} pupils with cards",
-             ""]
-    for n, row in enumerate(rows):
-        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    machine = result["machine"]
-    lines += ["", f"machine: {machine.get('cpu', '?')}, {machine.get('nproc', '?')} CPUs, "
-              f"load {result['load']}; Python {machine.get('python', '?')}"]
+             "", *aligned(rows), "", machine_line(result)]
     return "\n".join(lines)
 
 
