@@ -46,6 +46,7 @@ def test_bench_school_prints_every_figure_and_keeps_the_school(tmp_path):
     )
     for label in ("Today, office", "/api/today, unchanged", "Today, teacher",
                   "Today, office opens a class", "Pupil page",
+                  "Today, office, a tap before each", "/api/today, full, a tap before each",
                   "Pupils list", "/api/today after one tap", "History CSV, whole year",
                   "events --since <month> --json", "web RSS after", "one open Today tab",
                   "tap to lock pin", "ratio", "target", "machine:"):

@@ -23,6 +23,7 @@ from kiosk.inputs import (
 from kiosk.store.db import Database
 from kiosk.timeutil import aware_utc_now
 from web.security import LoginLimiter
+from web.today_cache import TodayCache
 
 
 @dataclass
@@ -34,6 +35,8 @@ class AppState:
     limiter: LoginLimiter
     import_dir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
     clock: Callable[[], datetime] = aware_utc_now
+    #: the Today views of the last event id (:mod:`web.today_cache`)
+    today_cache: TodayCache = field(default_factory=TodayCache)
 
 
 def state() -> AppState:

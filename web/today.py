@@ -33,9 +33,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from functools import partial
 from itertools import groupby
+from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request
+from markupsafe import Markup
 
 from kiosk.calendar.days import get_day
 from kiosk.policy import SchoolDay, collection_time
@@ -57,7 +61,8 @@ from web.access import (
     scope_last_taps,
     visible_classes,
 )
-from web.helpers import arg_text, config, now
+from web.helpers import arg_text, config, now, state
+from web.today_cache import TodayEntry
 
 bp = Blueprint("today", __name__)
 
@@ -68,6 +73,8 @@ SECTIONS = {
     "classes": "partials/today_classes.html",
     "lockers": "partials/lockers.html",
 }
+#: the sections drawn from the pupils' view (kept with it); the lockers are drawn per request
+ENTRY_SECTIONS = ("date", "calendar", "summary", "classes")
 CLASS_SECTION = "partials/today_class.html"
 #: classes are shown open (every pupil's row) up to this many pupils in view;
 #: above it one line per class, opened by the class or name filter
@@ -98,25 +105,76 @@ def class_key(name: str) -> str:
     return "class:" + name
 
 
-def today_view(filters: dict | None = None) -> dict:
-    """Everything the Today page shows, for the user's classes only."""
-    cfg, moment = config(), now()
-    filters = filters or {"class": "", "q": ""}
-    db = db_session()
-    document = pupil_states(db, cfg, now=moment, classes=visible_classes())
+def _frame_key(context: dict) -> tuple[str, str]:
+    """The cache key of a view: its frame (:func:`_context`) and the viewer's role (the
+    sections' words differ for a teacher)."""
+    return _digest(context), g.user.role
+
+
+def _entry(filters: dict, event_id: int, context: dict) -> TodayEntry:
+    """The Today view (for the user's classes only) at ``event_id``, the newest event id
+    read before it: the kept one when nothing was recorded since; built from the kept one
+    when the events since concern some classes only (those are read again, the rest
+    reused); else read afresh. See :mod:`web.today_cache`."""
+    cache = state().today_cache
+    key = _frame_key(context)
+    kept = cache.get(key)
+    if kept is not None and kept.event_id == event_id:
+        return kept
+    document = None
+    if kept is not None and kept.event_id < event_id:
+        changed = _changed_classes(event_id, kept.event_id)
+        if changed is not None:
+            document = _with_classes_read(kept.view, changed)
+    if document is None:
+        document = pupil_states(db_session(), config(), now=now(), classes=visible_classes())
+    entry = TodayEntry(event_id, _pupils_view(document, filters))
+    cache.put(key, entry)
+    return entry
+
+
+def _with_classes_read(view: dict, changed: set[str]) -> dict | None:
+    """``view``'s :func:`pupil_states` document with the ``changed`` classes' pupils read
+    again (in their place: the order is the database's), or None when that cannot be
+    done (a class new to the view, or the day moved on)."""
+    scope = visible_classes()
+    to_read = sorted(name for name in changed if scope is None or name in scope)
+    document = {key: view[key] for key in ("date", "collection_time", "calendar")}
+    pupils = view["pupils"]
+    if not to_read:
+        return document | {"pupils": pupils}  # events about pupils out of view
+    fresh = pupil_states(db_session(), config(), now=now(), classes=to_read)
+    if fresh["date"] != view["date"]:
+        return None
+    read = {name: list(rows) for name, rows in groupby(fresh["pupils"], key=_class_of)}
+    spliced: list[dict] = []
+    seen: set[str] = set()
+    for name, rows in groupby(pupils, key=_class_of):
+        seen.add(name)
+        spliced.extend(read.get(name, ()) if name in changed else rows)
+    if not read.keys() <= seen:
+        return None
+    return document | {"pupils": spliced}
+
+
+def _class_of(row: dict) -> str:
+    return row["class"]
+
+
+def _pupils_view(document: dict, filters: dict) -> dict:
+    """What the Today page shows of the pupils in ``document`` (:func:`pupil_states`)
+    with ``filters``: everything but the lockers and the time."""
+    cfg = config()
     pupils = document["pupils"]
-    local_now = moment.astimezone(cfg.policy.zone)
+    local_now = now().astimezone(cfg.policy.zone)
     # the day's time: the calendar's when set (closing early, an early finish), else [policy];
     # none on a closed day (collection is open all day)
     collect_at = document["collection_time"]
     shown = _filtered(pupils, filters)
     filtered = bool(filters["class"] or filters["q"])
-    classes = [
-        class_entry(name, list(rows)) for name, rows in groupby(shown, key=lambda row: row["class"])
-    ]
+    classes = [class_entry(name, list(rows)) for name, rows in groupby(shown, key=_class_of)]
     return {
         "date": document["date"],
-        "now": local_now.isoformat(timespec="seconds"),
         "collection_time": collect_at,
         "calendar": document["calendar"],
         "after_collection": collect_at is None or local_now.strftime("%H:%M") >= collect_at,
@@ -139,12 +197,24 @@ def today_view(filters: dict | None = None) -> dict:
             "refused_taps": sum(p["refused_today"] for p in pupils),
             "overnight": sum(p["overnight"] for p in pupils),
         },
-        "lockers": _lockers(db, cfg, moment),
         # the office's notice: exceptions whose review date has passed or is near
         "exceptions_due": (
-            count_due_for_review(db, local_now.date(), cfg.policy.zone) if can_office() else 0
+            count_due_for_review(db_session(), local_now.date(), cfg.policy.zone)
+            if can_office() else 0
         ),
     }
+
+
+def _section(entry: TodayEntry, name: str) -> str:
+    """A section of the page (:data:`SECTIONS`, not the lockers) drawn from ``entry``."""
+    return entry.section(name, lambda: render_template(SECTIONS[name], **entry.view))
+
+
+def _class_html(entry: TodayEntry, class_: dict) -> str:
+    """One class's section drawn from ``entry``."""
+    return entry.section(class_["key"], lambda: render_template(
+        CLASS_SECTION, **{"class": class_}, expand_classes=entry.view["expand_classes"],
+        filters=entry.view["filters"]))
 
 
 def class_entry(name: str, rows: list[dict]) -> dict:
@@ -185,10 +255,6 @@ def _lockers(db, cfg, moment) -> list[dict]:
     """The heartbeats, corrected by a kiosk's status file when it cannot record taps,
     with each last tap shown only as far as the viewer may see it."""
     return scope_last_taps(with_faults(locker_states(db, cfg, now=moment), cfg, moment))
-
-
-def _sections(view: dict, names: tuple[str, ...]) -> dict[str, str]:
-    return {name: render_template(SECTIONS[name], **view) for name in names}
 
 
 def _digest(value) -> str:
@@ -266,11 +332,19 @@ def index():
     """The summary and the lists that need action; per class, each pupil's phone today;
     the lockers."""
     filters = _filters()
-    view = today_view(filters)
-    version = _version(last_event_id(db_session()), view["lockers"], _context(filters))
+    cfg, moment, db = config(), now(), db_session()
+    # The version is read before the data: a tap between the two is sent again next time.
+    event_id = last_event_id(db)
+    context = _context(filters)
+    lockers = _lockers(db, cfg, moment)
+    entry = _entry(filters, event_id, context)
+    sections = {name: Markup(_section(entry, name)) for name in ENTRY_SECTIONS}
+    sections["lockers"] = Markup(render_template(SECTIONS["lockers"], lockers=lockers))
     return render_template(
-        "today.html", poll_ms=current_app.config["POLL_MILLISECONDS"], version=version,
-        poll_args={k: v for k, v in filters.items() if v}, **view
+        "today.html", poll_ms=current_app.config["POLL_MILLISECONDS"],
+        version=_version(event_id, lockers, context),
+        poll_args={k: v for k, v in filters.items() if v}, sections=sections, lockers=lockers,
+        **entry.view
     )
 
 
@@ -300,21 +374,34 @@ def api_today():
     if known is not None and known[2] == _digest(context):
         changed = _changed_classes(event_id, known[0])
     if changed is None:
-        view = today_view(filters)
-        html = _sections(view, tuple(SECTIONS))
-        data = {key: value for key, value in view.items() if key not in _PAGE_ONLY}
-        response = _document({**data, "html": html, "version": version, "partial": False})
+        response = _document(_entry(filters, event_id, context), lockers, version)
     else:
-        response = jsonify(_partial(filters, lockers, known, changed, event_id, version))
+        response = jsonify(_partial(filters, lockers, known, changed, event_id, version,
+                                    context))
     response.set_etag(version)
     return response
 
 
-def _document(payload: dict) -> Response:
-    """``jsonify(payload)`` for the whole document (a megabyte at 2,000 pupils) without
-    sorting every pupil's keys: the same JSON, the keys in the order they were built."""
-    text = json.dumps(payload, separators=(",", ":"), default=current_app.json.default)
-    return current_app.response_class(text + "\n", mimetype="application/json")
+def _document(entry: TodayEntry, lockers: list[dict], version: str) -> Response:
+    """The whole document: ``entry``'s values and sections (encoded once per entry: at
+    2,000 pupils a megabyte of JSON), the lockers, the time and the version. Keys in the
+    order they were built, not sorted (``jsonify`` sorts every pupil's keys)."""
+    encode = _json_encoder()
+    moment = now().astimezone(config().policy.zone).isoformat(timespec="seconds")
+    parts = [f'"{key}":{entry.json(key, encode)}' for key in entry.view if key not in _PAGE_ONLY]
+    html = [f'"{name}":{entry.json_text("html:" + name, _section(entry, name), encode)}'
+            for name in ENTRY_SECTIONS]
+    html.append(f'"lockers":{encode(render_template(SECTIONS["lockers"], lockers=lockers))}')
+    parts += [f'"now":{encode(moment)}', f'"lockers":{encode(lockers)}',
+              '"html":{' + ",".join(html) + "}", f'"version":{encode(version)}',
+              '"partial":false']
+    return current_app.response_class("{" + ",".join(parts) + "}\n",
+                                      mimetype="application/json")
+
+
+def _json_encoder() -> Callable[[Any], str]:
+    """``json.dumps`` as ``jsonify`` writes values (dates, decimals), compact, unsorted."""
+    return partial(json.dumps, separators=(",", ":"), default=current_app.json.default)
 
 
 #: view keys for the template only, not part of the JSON document
@@ -322,7 +409,7 @@ _PAGE_ONLY = ("classes", "expand_classes", "filters", "class_names", "list_names
 
 
 def _partial(filters: dict, lockers: list[dict], known: tuple[int, str, str],
-             changed: set[str], event_id: int, version: str) -> dict:
+             changed: set[str], event_id: int, version: str, context: dict) -> dict:
     """The sections that changed since the poller's version ``known``."""
     cfg, moment = config(), now()
     data: dict = {
@@ -334,17 +421,16 @@ def _partial(filters: dict, lockers: list[dict], known: tuple[int, str, str],
         data["html"]["lockers"] = render_template(SECTIONS["lockers"], lockers=lockers)
     if known[0] == event_id or not changed:
         return data  # only the lockers, or events about no pupil (logins, reader faults)
-    view = today_view(filters)
+    entry = _entry(filters, event_id, context)
+    view = entry.view
     # The lists' rows stay out (they are in the summary's HTML): a tap costs its class.
     for key in ("date", "collection_time", "after_collection", "no_pupils", "counts"):
         data[key] = view[key]
-    data["html"]["summary"] = render_template(SECTIONS["summary"], **view)
+    data["html"]["summary"] = _section(entry, "summary")
     shown = {c["name"]: c for c in view["classes"]}
     for name in sorted(changed):
         if name in shown:
-            data["html"][class_key(name)] = render_template(
-                CLASS_SECTION, **{"class": shown[name]},
-                expand_classes=view["expand_classes"], filters=view["filters"])
+            data["html"][class_key(name)] = _class_html(entry, shown[name])
     data["changed_classes"] = sorted(changed & set(shown))
     return data
 
