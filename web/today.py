@@ -22,6 +22,12 @@ What a poll costs follows what changed, not the size of the school:
   moved, an import, more than ``MAX_CHANGES`` events) or no ``If-None-Match``:
   the whole document, as before.
 
+Whatever the request, the pupils' part of the view is kept between requests
+(:mod:`web.today_cache`, per frame and role, at the newest event id): a page or
+a whole document at the same version reads no pupil again and draws no section
+again, and after a tap only the classes of the pupils concerned are read again
+(:func:`_entry`); the lockers are read for every request.
+
 For a big school the office's page shows the summary and the action lists
 first, then one line per class (collapsed); ``?class=`` and ``?q=`` (a part of
 a name) open the matching classes' rows, and ``/today/class/<name>`` is one
