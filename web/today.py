@@ -127,14 +127,19 @@ def _entry(filters: dict, event_id: int, context: dict) -> TodayEntry:
     kept = cache.get(key)
     if kept is not None and kept.event_id == event_id:
         return kept
-    document = None
+    document = read_again = None
     if kept is not None and kept.event_id < event_id:
         changed = _changed_classes(event_id, kept.event_id)
         if changed is not None:
             document = _with_classes_read(kept.view, changed)
+            read_again = changed if document is not None else None
     if document is None:
         document = pupil_states(db_session(), config(), now=now(), classes=visible_classes())
     entry = TodayEntry(event_id, _pupils_view(document, filters))
+    if read_again is not None and kept.view["expand_classes"] == entry.view["expand_classes"]:
+        # the other classes' rows are as they were: so are their sections
+        entry.sections = {key: html for key, html in kept.sections.items()
+                          if key.startswith("class:") and key[6:] not in read_again}
     cache.put(key, entry)
     return entry
 
@@ -212,7 +217,14 @@ def _pupils_view(document: dict, filters: dict) -> dict:
 
 
 def _section(entry: TodayEntry, name: str) -> str:
-    """A section of the page (:data:`SECTIONS`, not the lockers) drawn from ``entry``."""
+    """A section of the page (:data:`SECTIONS`, not the lockers) drawn from ``entry``; the
+    classes from each class's own section (kept from the entry before for the classes
+    no event since concerned)."""
+    if name == "classes":
+        return entry.section(name, lambda: render_template(
+            SECTIONS[name], **entry.view, class_html={
+                class_["key"]: Markup(_class_html(entry, class_))
+                for class_ in entry.view["classes"]}))
     return entry.section(name, lambda: render_template(SECTIONS[name], **entry.view))
 
 

@@ -169,3 +169,31 @@ def test_an_entry_draws_each_section_once():
     assert entry.section("summary", draw) == entry.section("summary", draw) == "<p>1</p>"
     assert drawn == ["summary"]
     assert entry.json("counts", str) == "{'in': 1}"
+
+
+def test_after_a_tap_only_its_class_is_drawn_again(office, db, ids, app_templates):
+    office.get("/")  # draws every class
+    app_templates.clear()
+    _deposit(db, ids["amara"], AMARA_CARD)  # 6K
+
+    page = office.get("/").get_data(as_text=True)
+
+    drawn = [context["class"]["name"] for name, context in app_templates
+             if name == "partials/today_class.html"]
+    assert drawn == ["6K"]
+    assert "Grace Mensah" in page  # 5R's section, kept from before, is still on the page
+
+
+@pytest.fixture
+def app_templates() -> list:
+    """(template name, context) of every template Flask renders during the test."""
+    from flask import template_rendered
+
+    rendered: list = []
+
+    def record(sender, template, context, **extra):
+        rendered.append((template.name, context))
+
+    template_rendered.connect(record)
+    yield rendered
+    template_rendered.disconnect(record)
