@@ -101,6 +101,9 @@ NO_PUPIL_KINDS = frozenset({
 })
 
 
+NO_FILTERS = {"class": "", "q": ""}
+
+
 def _filters() -> dict:
     """The Today page's filters: ``class`` (exact) and ``q`` (part of a pupil's name)."""
     return {"class": arg_text("class", max_length=64), "q": arg_text("q", max_length=100)}
@@ -133,6 +136,10 @@ def _entry(filters: dict, event_id: int, context: dict) -> TodayEntry:
         if changed is not None:
             document = _with_classes_read(kept.view, changed)
             read_again = changed if document is not None else None
+    if document is None and (filters["class"] or filters["q"]):
+        # a filtered view is drawn from the whole view's pupils (read once, held once)
+        whole = _entry(NO_FILTERS, event_id, {**context, "filters": NO_FILTERS}).view
+        document = {key: whole[key] for key in ("date", "collection_time", "calendar", "pupils")}
     if document is None:
         document = pupil_states(db_session(), config(), now=now(), classes=visible_classes())
     entry = TodayEntry(event_id, _pupils_view(document, filters))

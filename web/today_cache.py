@@ -23,8 +23,9 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-#: frames kept: the office's views and the teachers' (each teacher's classes are a frame)
-DEFAULT_SIZE = 64
+#: frames kept: the office's views and the teachers' (each teacher's classes are a frame;
+#: a filtered view holds the whole view's pupils, not a copy)
+DEFAULT_SIZE = 32
 
 
 @dataclass

@@ -139,11 +139,17 @@ def test_a_new_day_is_read_afresh(make_app, reads):
     assert document["date"] == local_clock(10, 0, days=1)().date().isoformat()
 
 
-def test_a_filter_is_its_own_view(office, reads):
+def test_a_filtered_view_is_drawn_from_the_whole_views_pupils(office, reads, make_app):
     office.get("/")
-    page = office.get("/?class=5R").get_data(as_text=True)
-    assert reads == [None, None]
-    assert "Grace Mensah" in page
+    document = office.get("/api/today?class=5R").get_json()
+
+    assert reads == [None]  # the whole school once; the filter reads nothing more
+    assert "Grace Mensah" in document["html"]["classes"]
+    assert "Amara Okafor" not in document["html"]["classes"]
+    client = make_app(CLOCK=local_clock(10, 0)).test_client()
+    login(client, "office")
+    fresh = client.get("/api/today?class=5R").get_json()
+    assert _without_version(document) == _without_version(fresh)
 
 
 def test_the_cache_keeps_the_newest_entry_of_each_frame_and_drops_the_oldest_frame():
