@@ -16,9 +16,19 @@ log = logging.getLogger(__name__)
 
 THREADS = 8
 
+#: unsent response bytes a connection may hold before the app's writes wait (waitress's
+#: default is 16 MB). Waitress 3.0 keeps a connection's out-buffer in memory until this
+#: much has been written through it, *sent or not* (its BytesIO is never pruned; it spills
+#: to a temporary file only when the unsent part passes ``outbuf_overflow``, 1 MB, which
+#: a client that keeps up never does), then starts a new one: so a big download (a
+#: year's History CSV, 100 MB) held 16 MB of already-sent bytes. At 1 MB the buffer is
+#: renewed every megabyte; the export still streams at the client's pace.
+OUTBUF_HIGH_WATERMARK = 1024 * 1024
+
 
 def _options(trusted_proxy: str | None) -> dict:
-    options: dict = {"threads": THREADS, "ident": "phonelocker"}
+    options: dict = {"threads": THREADS, "ident": "phonelocker",
+                     "outbuf_high_watermark": OUTBUF_HIGH_WATERMARK}
     if trusted_proxy:
         # Behind a TLS-terminating proxy: believe its X-Forwarded-Proto (and only its),
         # so request.is_secure is right and the session cookie gets Secure.
@@ -38,6 +48,9 @@ def serve(app: Flask, host: str, port: int, *, trusted_proxy: str | None = None)
     """
     from waitress import create_server
 
+    from web.memory import tune_malloc
+
+    tune_malloc()  # before waitress's threads: see web/memory.py
     server = create_server(app, host=host, port=port, **_options(trusted_proxy))
     log.info("dashboard on http://%s:%d/", host, port)
     server.run()
