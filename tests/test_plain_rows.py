@@ -63,8 +63,8 @@ def test_abandoned_parts_close_the_cursor(db):
             self.dialect = connection.dialect
             self._connection = connection
 
-        def execute(self, statement):
-            results.append(self._connection.execute(statement))
+        def execute(self, statement, parameters=None):
+            results.append(self._connection.execute(statement, parameters))
             return results[-1]
 
     with db.session() as session:
@@ -72,3 +72,14 @@ def test_abandoned_parts_close_the_cursor(db):
         assert len(next(parts)) == 2 and not results[0].closed
         parts.close()
         assert results[0].closed
+
+
+def test_bound_parameters_are_passed(db):
+    from sqlalchemy import bindparam
+
+    _events(db, 6)
+    statement = select(EVENTS.id).where(EVENTS.id > bindparam("after", type_=Integer()))
+    with db.session() as session:
+        rows = [row for part in plain_parts(session.connection(), statement.order_by(EVENTS.id),
+                                            4, {"after": 3}) for row in part]
+    assert rows == [(4,), (5,), (6,)]

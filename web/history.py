@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
-from sqlalchemy import Select, String, select, tuple_, type_coerce
+from sqlalchemy import Integer, Select, String, bindparam, select, tuple_, type_coerce
 
 from kiosk.policy import Refusal, local_day_bounds
 from kiosk.reports.words import (
@@ -253,10 +253,10 @@ class _CsvRows:
         if kind == Kind.REFUSED and reason == Refusal.TOO_EARLY:
             return _field(kind), None
         what = _field(event_words(kind, reason if kind == Kind.REFUSED else None))
-        return _field(kind), self._rest_text(kind, reason, locker_id, bay, actor_id, what)
+        return _field(kind), self._rest_text(reason, locker_id, bay, actor_id, what)
 
-    def _rest_text(self, kind: str, reason: str | None, locker_id: str | None,
-                   bay: int | None, actor_id: str | None, what: str) -> str:
+    def _rest_text(self, reason: str | None, locker_id: str | None, bay: int | None,
+                   actor_id: str | None, what: str) -> str:
         bay_text = "" if bay is None else str(bay)
         where = _free(place_words(self._lockers.get(locker_id), bay, locker_id))
         return (f"{_free(locker_id)},{bay_text},{_free(actor_id)},{_free(reason)},"
@@ -281,7 +281,7 @@ class _CsvRows:
             if rest is None:
                 moment = datetime.fromisoformat(at) if text_times else at
                 what = _field(self.times.event_words(kind, reason, moment))
-                rest = self._rest_text(kind, reason, locker_id, bay, actor_id, what)
+                rest = self._rest_text(reason, locker_id, bay, actor_id, what)
             who = (people.get((pupil_id, card_uid))
                    or miss(people, self._person, pupil_id, card_uid))
             out.append(f"{when},{kind_text},{who},{rest}")
@@ -309,6 +309,9 @@ def export():
                events.locker_id, events.bay, events.actor, events.reason)
     filters = _filters()
     query = _query(filters, columns, names=False).limit(CSV_CHUNK)
+    # the next chunks' statement, built once: each chunk binds where the last one ended
+    after = (bindparam("last_at", type_=events.at.type), bindparam("last_id", type_=Integer()))
+    next_query = _query(filters, columns, before=after, names=False).limit(CSV_CHUNK)
     db, cfg = state().db, config()
     log.info("events exported by %s", actor())
     header = io.StringIO()
@@ -325,24 +328,21 @@ def export():
 
     def chunks() -> Iterator[str]:
         # the writer's caches live as long as this generator: gone before release()
-        writer, chunk = _CsvRows(cfg, text_times), query
+        writer, chunk, where = _CsvRows(cfg, text_times), query, None
         while True:
             texts, count, last = [], 0, None
             with db.session() as session:  # one short read transaction per chunk
                 writer.start_chunk(session)
                 # the DBAPI's tuples (no Row objects), fetched a part at a time: a
                 # part's rows, not the chunk's, are alive at once
-                for rows in plain_parts(session.connection(), chunk, CSV_PART):
+                for rows in plain_parts(session.connection(), chunk, CSV_PART, where):
                     texts.append(writer.lines(rows))
                     count, last = count + len(rows), rows[-1]
             yield "".join(texts)
             if count < CSV_CHUNK:
                 return
-            last_at, last_id = last[1], last[0]
-            if text_times:
-                last_at = datetime.fromisoformat(last_at)
-            chunk = _query(filters, columns, before=(last_at, last_id),
-                           names=False).limit(CSV_CHUNK)
+            last_at = datetime.fromisoformat(last[1]) if text_times else last[1]
+            chunk, where = next_query, {"last_at": last_at, "last_id": last[0]}
 
     stamp = local(now()).date().isoformat()  # the school's day on the app's clock
     return Response(

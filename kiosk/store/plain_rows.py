@@ -12,7 +12,8 @@ result's own partitions are used, so the values are always what SQLAlchemy retur
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from sqlalchemy import Connection, Select
 
@@ -27,11 +28,12 @@ def processed_columns(statement: Select, dialect) -> list[str]:
     ]
 
 
-def plain_parts(connection: Connection, statement: Select, size: int) -> Iterator[list]:
-    """The rows of ``statement`` run on ``connection``, ``size`` at a time, as tuples
-    (lists of them); the statement's cursor is closed when the parts end or are
-    abandoned."""
-    result = connection.execute(statement)
+def plain_parts(connection: Connection, statement: Select, size: int,
+                parameters: Mapping[str, Any] | None = None) -> Iterator[list]:
+    """The rows of ``statement`` run on ``connection`` (with the values of its
+    bound parameters in ``parameters``), ``size`` at a time, as tuples (lists of them);
+    the statement's cursor is closed when the parts end or are abandoned."""
+    result = connection.execute(statement, parameters)
     try:
         if processed_columns(statement, connection.dialect):
             yield from result.partitions(size)

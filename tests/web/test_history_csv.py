@@ -195,9 +195,9 @@ def test_the_export_streams_each_chunk_before_reading_the_next(make_app, db, mon
     queries = []
     real = history.plain_parts
 
-    def counted(connection, statement, size):
+    def counted(connection, statement, size, parameters=None):
         queries.append(statement)
-        return real(connection, statement, size)
+        return real(connection, statement, size, parameters)
 
     monkeypatch.setattr(history, "plain_parts", counted)
     client = make_app(CLOCK=local_clock(16)).test_client()
