@@ -68,7 +68,13 @@ def start_in_thread(app: Flask, host: str, port: int) -> Callable[[], None]:
 
     def stop() -> None:
         server.task_dispatcher.shutdown(timeout=3)
-        close_all(server.map if hasattr(server, "map") else server._map)
+        sockets = server.map if hasattr(server, "map") else server._map
+        # closed in the loop's own thread: closed from here while the loop sat in
+        # select(), its thread died of EBADF ("Bad file descriptor")
+        server.trigger.pull_trigger(lambda: close_all(sockets))
         thread.join(timeout=3)
+        if thread.is_alive():  # the loop did not wake: close them from here after all
+            close_all(sockets)
+            thread.join(timeout=3)
 
     return stop

@@ -10,7 +10,6 @@ import sys
 import time
 import tracemalloc
 
-import pytest
 from flask import Flask, Response
 
 from kiosk.devtools.ports import free_port
@@ -97,13 +96,23 @@ def test_the_demo_leaves_malloc_alone(monkeypatch):
     assert calls == []
 
 
-@pytest.mark.parametrize(("watermark", "held"), [(None, "most"), ("ours", "little")])
-def test_a_big_download_holds_little_of_it_in_the_server(watermark, held, monkeypatch):
+def test_waitress_gets_the_small_out_buffer_watermark():
+    from waitress import create_server
+
+    created = create_server(Flask(__name__), host="127.0.0.1", port=0,
+                            **server._options(None))
+    try:
+        assert created.adj.outbuf_high_watermark == server.OUTBUF_HIGH_WATERMARK == 1024 * 1024
+    finally:
+        created.close()
+
+
+def test_a_big_download_holds_little_of_it_in_the_server():
     """Waitress keeps a connection's out-buffer (a BytesIO) until the high watermark's
-    worth has gone through it, sent or not: with its default a 24 MB download held
-    16 MB of it; with :data:`~web.server.OUTBUF_HIGH_WATERMARK`, about a megabyte."""
-    if watermark is None:
-        monkeypatch.setattr(server, "OUTBUF_HIGH_WATERMARK", 16 * 1024 * 1024)  # waitress's
+    worth has gone through it, sent or not: with its 16 MB default a 24 MB download to
+    a client that keeps up held 8–17 MB of it in the server (how much depends on how
+    fast the client reads: not asserted); with :data:`~web.server.OUTBUF_HIGH_WATERMARK`,
+    a megabyte or two however fast."""
     piece = b"x" * (256 * 1024)
     app = Flask(__name__)
 
@@ -133,7 +142,4 @@ def test_a_big_download_holds_little_of_it_in_the_server(watermark, held, monkey
         tracemalloc.stop()
         stop()
     assert received == 96 * len(piece)
-    if held == "most":
-        assert peak > 12 * 1024 * 1024
-    else:
-        assert peak < 6 * 1024 * 1024
+    assert peak < 6 * 1024 * 1024
