@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import click
 import pytest
@@ -210,3 +211,47 @@ def test_local_iso_out_of_order_and_past_its_cache(config, monkeypatch):
     random.Random(9).shuffle(moments)
     for moment in moments + sorted(moments) + [datetime(9999, 12, 31, 23, 59, 59)]:
         assert convert(moment) == iso_local(moment, config), moment
+
+
+@pytest.mark.parametrize("args", [
+    ["--since", "2026-10-25T01:30"],  # local, in the repeated hour of the autumn change
+    ["--kind", "collect", "--kind", "refused"],
+    ["--since", "2026-03-29", "--kind", "deposit"],
+])
+def test_events_json_reads_plain_tuples_as_event_rows_filters_them(config_file, config, db,
+                                                                   monkeypatch, args):
+    """``events --json`` reads the DBAPI's tuples (SQLite's stored text of ``at``, 0 and
+    1 of ``clock_suspect``), not event_rows' Row objects: the same events, the same bytes."""
+    from kiosk.cli.base import emit_json_list
+    from kiosk.cli.school import _parse_since
+    from kiosk.school.queries import event_dict, local_iso
+
+    _history(db, days=2, pupils=3)
+    with db.session() as session:
+        for n, at in enumerate(CLOCK_TIMES):
+            record_event(session, (Kind.DEPOSIT, Kind.COLLECT, Kind.REFUSED)[n % 3], at=at,
+                         clock_suspect=bool(n % 2), reason="too_early" if n % 3 == 2 else None)
+        session.commit()
+    since = _parse_since(args[1], config) if args[0] == "--since" else None
+    kinds = [value for flag, value in pairwise(args) if flag == "--kind"] or None
+
+    @click.command()
+    def expected_output():
+        with db.session() as session:
+            rows = status.event_rows(session, since=since, kinds=kinds)
+            emit_json_list(event_dict(row, config, local_iso(config)) for row in rows)
+
+    expected = CliRunner().invoke(expected_output).output
+    read = []
+    monkeypatch.setattr(status, "event_rows", lambda *a, **k: read.append(a) or [])
+    result = CliRunner().invoke(cli, ["events", "--json", *args, "--config", str(config_file)])
+    assert result.exit_code == 0, result.output
+    assert read == []  # not through event_rows
+    assert result.output == expected and len(json.loads(expected)) >= 2
+    assert '"clock_suspect": true' in expected and '"clock_suspect": false' in expected
+
+
+#: UTC instants either side of the UK's clock changes in 2026
+CLOCK_TIMES = [datetime(2026, 3, 29, 0, 59, 59), datetime(2026, 3, 29, 1, 0, 0),
+               datetime(2026, 10, 25, 0, 59, 59), datetime(2026, 10, 25, 1, 0, 1),
+               datetime(2026, 10, 25, 1, 59, 30), datetime(2026, 10, 25, 0, 30, 0, 5)]

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, request, stream_with_context
-from sqlalchemy import Select, String, select, tuple_, type_coerce
+from sqlalchemy import Integer, Select, String, bindparam, select, tuple_, type_coerce
 
 from kiosk.policy import Refusal, local_day_bounds
 from kiosk.reports.words import (
@@ -35,10 +35,13 @@ from kiosk.reports.words import (
     place_words,
 )
 from kiosk.school.queries import local_iso, surname_key
+from kiosk.school.stored_times import StoredTimes
 from kiosk.store.events import Kind
 from kiosk.store.models import Event, Locker, Pupil
+from kiosk.store.plain_rows import plain_parts
 from web.access import actor, db_session, in_visible_classes, login_required, visible_classes
 from web.helpers import arg_date, arg_text, config, form_id, form_int, local, now, state
+from web.memory import release
 from web.pupils import class_names
 
 log = logging.getLogger(__name__)
@@ -46,8 +49,9 @@ log = logging.getLogger(__name__)
 bp = Blueprint("history", __name__)
 
 PAGE_ROWS = 500
-#: events read per chunk (and per read transaction) by the CSV export
-CSV_CHUNK = 5000
+#: events read per chunk (and per read transaction) by the CSV export; a chunk's text is
+#: what the export holds at once (with waitress's buffer, web/server.py)
+CSV_CHUNK = 2000
 #: rows fetched at a time within a chunk (the rows take several times their text's memory)
 CSV_PART = 500
 #: the deepest History page (OFFSET paging; the CSV has everything)
@@ -179,9 +183,7 @@ def _free(value) -> str:
 
 #: distinct values each of the export's per-value caches keeps (a year of refusals of
 #: unknown cards has many card UIDs); a full cache is emptied, not grown
-_CACHE_KEPT = 4096
-#: minutes the export's local times are kept for (a few days of events)
-_MINUTES_KEPT = 8192
+_CACHE_KEPT = 8192
 
 
 class _CsvRows:
@@ -189,11 +191,15 @@ class _CsvRows:
     bay, actor, reason)`` to its CSV line, byte for byte what ``csv.writer`` writes for
     the cells of :data:`CSV_COLUMNS` (tests/web/test_history_csv.py compares the two).
 
-    Written per column because the column types are known: the cells that repeat (a
-    pupil's name and class, a kind with its reason and words, a locker and bay with its
-    place words, an actor, a card) are worked out once per distinct value, the local time
-    once per minute (:func:`~kiosk.school.queries.local_iso`); a year of a big school is
-    hundreds of thousands of rows, and a function call per cell costs as much as the rest.
+    Written per column because the column types are known, and the cells that repeat
+    are worked out once per distinct value, in two caches that make a line of three
+    pieces besides the time: the pupil's cells with the card's (a pupil taps the same
+    card all year), and the rest of the line by the event's kind, reason, locker, bay and
+    actor (a pupil's bay is the same all year too). The local time is worked out once
+    per minute (:func:`~kiosk.school.queries.local_iso`; from SQLite's stored text,
+    :class:`~kiosk.school.stored_times.StoredTimes`). A year of a big school is
+    hundreds of thousands of rows, and a function call or a dictionary look-up per
+    cell costs as much as the rest.
     """
 
     def __init__(self, cfg, text_times: bool = False) -> None:
@@ -201,17 +207,18 @@ class _CsvRows:
         (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC), not a datetime: the local time's text is
         then looked up by the minute's text, without a datetime per row."""
         self._iso = local_iso(cfg)
-        self._zone = cfg.policy.zone
         self._text_times = text_times
-        self._minutes: dict[str, tuple[str, str] | tuple[()]] = {}  # "YYYY-MM-DD HH:MM"
+        self._stored = StoredTimes(cfg)
         self._pupils: dict[int | None, str] = {None: ",,"}  # id -> "id,name,class"
         self._lockers: dict[str, str] | None = None  # locker id -> name
         self.times: CollectionTimes | None = None  # set per chunk (its read transaction)
         self._opening_times: dict = {}  # collection time per date, shared by the chunks
         # per-value caches of cells, bounded by _CACHE_KEPT
-        self._kinds: dict[tuple, tuple[str, str, str | None]] = {}  # (kind, reason)
-        self._places: dict[tuple, tuple[str, str]] = {}  # (locker id, bay)
-        self._texts: dict[str | None, str] = {}  # card UIDs and actors
+        #: (pupil id, card) -> "pupil_id,pupil,class,card"
+        self._people: dict[tuple, str] = {}
+        #: (kind, reason, locker, bay, actor) -> (kind cell, the cells after the card
+        #: with the line's end, or None where the "what" depends on the day)
+        self._rests: dict[tuple, tuple[str, str | None]] = {}
 
     def start_chunk(self, session) -> None:
         """Read what the chunk's cells need in the chunk's read transaction."""
@@ -230,76 +237,55 @@ class _CsvRows:
                 select(Pupil.id, Pupil.name, Pupil.class_name))
         }
 
-    def _pupil(self, pupil_id: int | None) -> str:
-        """The pupil id, name and class cells of a pupil not (yet) in the cache."""
-        self._load_pupils(self._session)  # one added since the export started
-        return self._pupils.setdefault(pupil_id, f"{pupil_id},,")  # or removed: no name
+    def _person(self, pupil_id: int | None, card_uid: str | None) -> str:
+        """The pupil id, name, class and card cells."""
+        pupil = self._pupils.get(pupil_id)
+        if pupil is None:
+            self._load_pupils(self._session)  # one added since the export started
+            # or removed: no name
+            pupil = self._pupils.setdefault(pupil_id, f"{pupil_id},,")
+        return f"{pupil},{_free(card_uid)}"
 
-    @staticmethod
-    def _kind_cells(kind: str, reason: str | None) -> tuple[str, str, str | None]:
-        """(kind, reason, what) cells; what is None where it depends on the day."""
+    def _rest(self, kind: str, reason: str | None, locker_id: str | None, bay: int | None,
+              actor_id: str | None) -> tuple[str, str | None]:
+        """(kind cell, "locker,bay,actor,reason,what,where" and the line's end); the
+        second is None where the "what" depends on the day (a too-early refusal)."""
         if kind == Kind.REFUSED and reason == Refusal.TOO_EARLY:
-            words = None
-        else:
-            words = _field(event_words(kind, reason if kind == Kind.REFUSED else None))
-        return _field(kind), _free(reason), words
+            return _field(kind), None
+        what = _field(event_words(kind, reason if kind == Kind.REFUSED else None))
+        return _field(kind), self._rest_text(reason, locker_id, bay, actor_id, what)
 
-    def _place_cells(self, locker_id: str | None, bay: int | None) -> tuple[str, str]:
-        """(locker and bay cells, where cell)."""
+    def _rest_text(self, reason: str | None, locker_id: str | None, bay: int | None,
+                   actor_id: str | None, what: str) -> str:
         bay_text = "" if bay is None else str(bay)
         where = _free(place_words(self._lockers.get(locker_id), bay, locker_id))
-        return f"{_free(locker_id)},{bay_text}", where
+        return (f"{_free(locker_id)},{bay_text},{_free(actor_id)},{_free(reason)},"
+                f"{what},{where}\r\n")
 
     def lines(self, rows) -> str:
         """The CSV text of ``rows`` (of one chunk)."""
-        iso, pupils, kinds, places, texts = (self._iso, self._pupils, self._kinds,
-                                             self._places, self._texts)
-        miss, minutes, text_times = self._miss, self._minutes, self._text_times
+        iso, people, rests, miss = self._iso, self._people, self._rests, self._miss
+        stored, text_times = self._stored, self._text_times
+        minutes = stored.minutes
         out = []
         for _id, at, kind, pupil_id, card_uid, locker_id, bay, actor_id, reason in rows:
             if text_times:
-                minute = minutes.get(at[:16]) or self._minute(at)
-                when = (f"{minute[0]}{at[17:19]}{minute[1]}" if minute
-                        else iso(datetime.fromisoformat(at)))
+                minute = minutes.get(at[:16]) or stored.minute(at)  # StoredTimes, inline
+                when = f"{minute[0]}{at[17:19]}{minute[1]}" if minute else stored.slow(at)
             else:
                 when = iso(at)
-            # the lookups are inline, not calls: they run a few times per row
-            kind_text, reason_text, what = (kinds.get((kind, reason))
-                                            or miss(kinds, self._kind_cells, kind, reason))
-            if what is None:
+            # the look-ups are inline, not calls: they run for every row
+            kind_text, rest = (rests.get((kind, reason, locker_id, bay, actor_id))
+                               or miss(rests, self._rest, kind, reason, locker_id, bay,
+                                       actor_id))
+            if rest is None:
                 moment = datetime.fromisoformat(at) if text_times else at
                 what = _field(self.times.event_words(kind, reason, moment))
-            pupil = pupils.get(pupil_id)
-            if pupil is None:
-                pupil = self._pupil(pupil_id)
-                pupils = self._pupils
-            locker_bay, where = (places.get((locker_id, bay))
-                                 or miss(places, self._place_cells, locker_id, bay))
-            # (an empty cell is falsy: None is looked up as "" without the cache)
-            card = "" if card_uid is None else texts.get(card_uid) or miss(texts, _free, card_uid)
-            by = "" if actor_id is None else texts.get(actor_id) or miss(texts, _free, actor_id)
-            out.append(f"{when},{kind_text},{pupil},{card},{locker_bay},"
-                       f"{by},{reason_text},{what},{where}\r\n")
+                rest = self._rest_text(reason, locker_id, bay, actor_id, what)
+            who = (people.get((pupil_id, card_uid))
+                   or miss(people, self._person, pupil_id, card_uid))
+            out.append(f"{when},{kind_text},{who},{rest}")
         return "".join(out)
-
-    def _minute(self, at: str) -> tuple[str, str] | tuple[()]:
-        """The local time's text before and after the seconds, for the UTC minute of the
-        stored text ``at``; ``()`` where it cannot be (another format, or a pre-1900
-        offset of whole seconds, whose local seconds differ from UTC's)."""
-        if len(self._minutes) >= _MINUTES_KEPT:
-            self._minutes.clear()
-        try:
-            moment = datetime.fromisoformat(at[:16])
-        except ValueError:
-            moment = None
-        if (moment is None or len(at) < 19 or at[10] != " " or at[16] != ":"
-                or moment.replace(tzinfo=UTC).astimezone(self._zone).utcoffset().seconds % 60):
-            found = ()
-        else:
-            text = self._iso(moment)  # YYYY-MM-DDTHH:MM:00+HH:MM
-            found = (text[:17], text[19:])
-        self._minutes[at[:16]] = found
-        return found
 
     @staticmethod
     def _miss(cache: dict, function: Callable[..., Any], *key) -> Any:
@@ -323,32 +309,40 @@ def export():
                events.locker_id, events.bay, events.actor, events.reason)
     filters = _filters()
     query = _query(filters, columns, names=False).limit(CSV_CHUNK)
-    db, writer = state().db, _CsvRows(config(), text_times)
+    # the next chunks' statement, built once: each chunk binds where the last one ended
+    after = (bindparam("last_at", type_=events.at.type), bindparam("last_id", type_=Integer()))
+    next_query = _query(filters, columns, before=after, names=False).limit(CSV_CHUNK)
+    db, cfg = state().db, config()
     log.info("events exported by %s", actor())
     header = io.StringIO()
     csv.writer(header).writerow(CSV_COLUMNS)
 
     def generate() -> Iterator[str]:
-        yield "\ufeff" + header.getvalue()
-        chunk = query
+        try:
+            yield "\ufeff" + header.getvalue()
+            yield from chunks()
+        finally:
+            # a year's export freed hundreds of megabytes of small blocks; hand the free
+            # pages back now rather than keep them as the process's RSS (web/memory.py)
+            release()
+
+    def chunks() -> Iterator[str]:
+        # the writer's caches live as long as this generator: gone before release()
+        writer, chunk, where = _CsvRows(cfg, text_times), query, None
         while True:
             texts, count, last = [], 0, None
             with db.session() as session:  # one short read transaction per chunk
                 writer.start_chunk(session)
-                # Core rows of the connection (tuples, no ORM loading per row), fetched a
-                # part at a time: a part's rows, not the chunk's, are alive at once
-                result = session.connection().execute(chunk)
-                for rows in result.partitions(CSV_PART):
+                # the DBAPI's tuples (no Row objects), fetched a part at a time: a
+                # part's rows, not the chunk's, are alive at once
+                for rows in plain_parts(session.connection(), chunk, CSV_PART, where):
                     texts.append(writer.lines(rows))
                     count, last = count + len(rows), rows[-1]
             yield "".join(texts)
             if count < CSV_CHUNK:
                 return
-            last_at, last_id = last[1], last[0]
-            if text_times:
-                last_at = datetime.fromisoformat(last_at)
-            chunk = _query(filters, columns, before=(last_at, last_id),
-                           names=False).limit(CSV_CHUNK)
+            last_at = datetime.fromisoformat(last[1]) if text_times else last[1]
+            chunk, where = next_query, {"last_at": last_at, "last_id": last[0]}
 
     stamp = local(now()).date().isoformat()  # the school's day on the app's clock
     return Response(

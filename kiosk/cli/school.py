@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from json.encoder import encode_basestring
+from typing import Any
 
 import click
 
@@ -65,35 +66,42 @@ def register(cli: click.Group, command) -> None:
                as_json: bool) -> None:
         """The event log (append-only), oldest first, in words (--json: the codes)."""
         from kiosk.school.queries import event_dict, event_rows, local_iso
+        from kiosk.school.stored_times import StoredTimes
 
         since_at = _parse_since(since, ctx.config) if since else None
         iso = local_iso(ctx.config)
         with ctx.database().session() as session:
+            if as_json and not names:
+                parts, text_times = _event_parts(session, since_at, list(kind) or None)
+                # a batch of rows at a time, straight from the DBAPI cursor: no Row, no
+                # dict, no datetime per row
+                emit_json_batches(parts, event_json(StoredTimes(ctx.config) if text_times
+                                                    else iso))
+                return
             pupils = _pupil_names(session) if names else None
             # Streamed: column rows fetched in batches, each printed as it comes.
             found = event_rows(session, since=since_at, kinds=list(kind) or None)
             rows = (event_dict(e, ctx.config, iso) for e in found)
             if pupils is not None:
                 rows = (_with_names(row, pupils) for row in rows)
-            if as_json and pupils is not None:
-                emit_json_list(rows)  # with names: the general encoder
-                return
             if as_json:
-                # a batch of rows at a time from the result: less per-row overhead
-                emit_json_batches(found.partitions(), event_json(iso))
+                emit_json_list(rows)  # with names: the general encoder
                 return
             _print_events(session, ctx.config, rows)
 
 
-#: JSON of a flag column (NOT NULL, but a NULL prints as json.dumps would print it)
+#: JSON of a flag column (NOT NULL, but a NULL prints as json.dumps would print it); the
+#: keys True and False are also SQLite's stored 1 and 0
 _FLAGS = {None: "null", True: "true", False: "false"}
 
 
-def event_json(iso: Callable[[datetime | None], str | None]) -> Callable[[tuple], str]:
+def event_json(iso: Callable[[Any], str | None]) -> Callable[[tuple], str]:
     """The writer of one :func:`kiosk.school.queries.event_rows` row as ``emit_json_list``
     prints its :func:`~kiosk.school.queries.event_dict`, straight from the row's columns
     (each column's type is known: no dict, no type dispatch per value; a year of events
-    is hundreds of thousands of rows). ``iso`` is a :func:`~kiosk.school.queries.local_iso`.
+    is hundreds of thousands of rows). ``iso`` is a :func:`~kiosk.school.queries.local_iso`
+    (``at`` a datetime) or a :class:`~kiosk.school.stored_times.StoredTimes` (``at``
+    SQLite's stored text, :func:`_event_parts`).
     """
 
     quote = encode_basestring
@@ -116,6 +124,30 @@ def event_json(iso: Callable[[datetime | None], str | None]) -> Callable[[tuple]
         )
 
     return encode
+
+
+def _event_parts(session, since: datetime | None, kinds: list[str] | None):
+    """(the :func:`kiosk.school.queries.event_rows` of ``since`` and ``kinds`` as lists of
+    plain DBAPI tuples, a :data:`~kiosk.school.queries.STREAM_ROWS` at a time; whether
+    their ``at`` is SQLite's stored text). On SQLite ``at`` is selected as its text and
+    ``clock_suspect`` as its 0 or 1, so that no value is converted per row
+    (:mod:`kiosk.store.plain_rows`)."""
+    from sqlalchemy import Integer, String, type_coerce
+
+    from kiosk.school import queries
+    from kiosk.store.models import Event
+    from kiosk.store.plain_rows import plain_parts
+
+    connection = session.connection()
+    text_times = connection.dialect.name == "sqlite"
+    columns = [Event.__table__.c[name] for name in queries.EVENT_COLUMNS]
+    if text_times:
+        columns = [type_coerce(column, String) if column.name == "at"
+                   else type_coerce(column, Integer) if column.name == "clock_suspect"
+                   else column for column in columns]
+    # the same statement as event_rows' (its filters and order), other column types
+    statement = queries._events_select(columns, since=since, kinds=kinds)
+    return plain_parts(connection, statement, queries.STREAM_ROWS), text_times
 
 
 def _pupil_names(session) -> dict[int, tuple[str, str]]:

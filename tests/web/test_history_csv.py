@@ -139,7 +139,7 @@ def test_caches_stay_bounded(monkeypatch, make_app, db):
                        events.locker_id, events.bay, events.actor, events.reason)
                 .where(events.at < datetime(2002, 1, 1)).order_by(events.id)).all())
     assert text.count("\r\n") == 10 and "C9" in text and "reason 9" in text
-    assert max(len(rows._texts), len(rows._kinds), len(rows._places)) <= 3
+    assert max(len(rows._people), len(rows._rests), len(rows._stored.minutes)) <= 3
     assert event_words(Kind.REFUSED, "reason 9") in text
 
 
@@ -179,3 +179,55 @@ def test_csv_on_postgresql_is_byte_identical_too(pg_db, tmp_path, monkeypatch): 
     expected = _csv_module_text(pg_db, config)
     body = client.get("/history.csv?from=2000-01-01&to=2099-12-31").get_data(as_text=True)
     assert body == expected and "2026-03-29T02:00:00+01:00" in body
+
+
+def _add_events(db, count: int) -> None:
+    with db.session() as session:
+        for n in range(count):
+            record_event(session, Kind.OVERRIDE, at=datetime(2001, 1, 1, 9, n), actor=f"a{n}")
+        session.commit()
+
+
+def test_the_export_streams_each_chunk_before_reading_the_next(make_app, db, monkeypatch):
+    """The first chunk's rows are sent before the next chunk's query runs."""
+    monkeypatch.setattr(history, "CSV_CHUNK", 2)
+    _add_events(db, 7)
+    queries = []
+    real = history.plain_parts
+
+    def counted(connection, statement, size, parameters=None):
+        queries.append(statement)
+        return real(connection, statement, size, parameters)
+
+    monkeypatch.setattr(history, "plain_parts", counted)
+    client = make_app(CLOCK=local_clock(16)).test_client()
+    login(client, "office")
+    response = client.get("/history.csv?from=2000-01-01&to=2099-12-31", buffered=False)
+    pieces = iter(response.response)
+    assert next(pieces).startswith("\ufefftime,".encode())  # the header, no query yet
+    assert queries == []
+    first = next(pieces)
+    assert first.count(b"\r\n") == 2 and len(queries) == 1
+    rest = b"".join(pieces)
+    response.close()
+    assert (first + rest).count(b",override,") == 7 and len(queries) >= 4
+
+
+@pytest.mark.parametrize("finish", ["read to the end", "client went away"])
+def test_the_export_gives_its_memory_back_when_it_ends(make_app, db, monkeypatch, finish):
+    """malloc_trim (web/memory.py) once the export is over, however it ends; the
+    writer's caches are gone by then."""
+    monkeypatch.setattr(history, "CSV_CHUNK", 2)
+    _add_events(db, 5)
+    released = []
+    monkeypatch.setattr(history, "release", lambda: released.append(True) or True)
+    client = make_app(CLOCK=local_clock(16)).test_client()
+    login(client, "office")
+    response = client.get("/history.csv?from=2000-01-01&to=2099-12-31", buffered=False)
+    pieces = iter(response.response)
+    next(pieces), next(pieces)
+    assert released == []
+    if finish == "read to the end":
+        list(pieces)
+    response.close()
+    assert released == [True]
