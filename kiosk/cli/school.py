@@ -146,7 +146,7 @@ def _event_parts(session, since: datetime | None, kinds: list[str] | None):
                    else type_coerce(column, Integer) if column.name == "clock_suspect"
                    else column for column in columns]
     # the same statement as event_rows' (its filters and order), other column types
-    statement = queries._events_select(columns, since=since, kinds=kinds)
+    statement = queries.events_select(columns, since=since, kinds=kinds)
     return plain_parts(connection, statement, queries.STREAM_ROWS), text_times
 
 

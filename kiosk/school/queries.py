@@ -400,7 +400,7 @@ def event_dict(event, config: Config, iso=None) -> dict:
     }
 
 
-def _events_select(
+def events_select(
     columns,
     *,
     since: datetime | None = None,
@@ -435,7 +435,7 @@ def query_events(session: Session, **filters):
     The filters are ``since``, ``until``, ``kinds``, ``pupil_id``, ``classes``,
     ``limit`` and ``newest_first``.
     """
-    return session.scalars(_events_select((Event,), **filters))
+    return session.scalars(events_select((Event,), **filters))
 
 
 #: rows fetched from the database at a time by :func:`event_rows`
@@ -452,7 +452,7 @@ def event_rows(session: Session, **filters):
     :func:`event_dict` takes either). Run on the session's connection as a Core
     statement: no ORM machinery per row."""
     columns = Event.__table__.c
-    query = _events_select(tuple(columns[name] for name in EVENT_COLUMNS), **filters)
+    query = events_select(tuple(columns[name] for name in EVENT_COLUMNS), **filters)
     return session.connection().execute(query.execution_options(yield_per=STREAM_ROWS))
 
 
