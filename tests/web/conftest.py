@@ -178,6 +178,16 @@ def login(client: FlaskClient, username: str, password: str = PASSWORD, **extra)
     return client.post("/login", data={"username": username, "password": password, **extra})
 
 
+def deposit(db: Database, pupil_id: int, uid: str | None = None) -> None:
+    """A hand-in as the kiosk records it: the event and the holding in one transaction."""
+    with db.session() as session:
+        event = record_event(session, Kind.DEPOSIT, at=naive_utc(SEED_TIME), pupil_id=pupil_id,
+                             card_uid=uid, locker_id=LOCKER, bay=1)
+        session.add(Holding(pupil_id=pupil_id, locker_id=LOCKER, bay=1, since=event.at,
+                            event_id=event.id))
+        session.commit()
+
+
 @pytest.fixture
 def as_user(client: FlaskClient) -> Callable[[str], FlaskClient]:
     """``as_user("office")``: the client, logged in as that seeded account."""

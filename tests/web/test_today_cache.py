@@ -8,13 +8,11 @@ from __future__ import annotations
 import pytest
 
 from kiosk.school.pupils import update_pupil
-from kiosk.store.events import Kind, record_event
-from kiosk.store.models import Holding, Pupil
-from kiosk.timeutil import naive_utc
+from kiosk.store.models import Pupil
 from web import today
 from web.today_cache import TodayCache, TodayEntry
 
-from .conftest import AMARA_CARD, LOCKER, SEED_TIME, local_clock, login
+from .conftest import AMARA_CARD, deposit, local_clock, login
 
 
 @pytest.fixture
@@ -36,15 +34,6 @@ def office(make_app):
     client = make_app(CLOCK=local_clock(10, 0)).test_client()
     login(client, "office")
     return client
-
-
-def _deposit(db, pupil_id: int, uid: str | None = None) -> None:
-    with db.session() as session:
-        deposit = record_event(session, Kind.DEPOSIT, at=naive_utc(SEED_TIME), pupil_id=pupil_id,
-                               card_uid=uid, locker_id=LOCKER, bay=1)
-        session.add(Holding(pupil_id=pupil_id, locker_id=LOCKER, bay=1, since=deposit.at,
-                            event_id=deposit.id))
-        session.commit()
 
 
 def _fresh_document(make_app, username: str = "office") -> dict:
@@ -73,7 +62,7 @@ def test_an_unchanged_school_is_read_once(office, reads):
 def test_a_tap_reads_its_class_again_and_draws_what_a_fresh_read_draws(
         office, reads, db, ids, make_app):
     office.get("/api/today")
-    _deposit(db, ids["amara"], AMARA_CARD)
+    deposit(db, ids["amara"], AMARA_CARD)
 
     document = office.get("/api/today").get_json()
 
@@ -89,7 +78,7 @@ def test_a_tap_in_a_class_out_of_view_reads_no_pupil(make_app, reads, db, ids):
     client = make_app(CLOCK=local_clock(10, 0)).test_client()
     login(client, "teacher6k")
     client.get("/")
-    _deposit(db, ids["grace"])  # 5R: not the teacher's
+    deposit(db, ids["grace"])  # 5R: not the teacher's
 
     page = client.get("/").get_data(as_text=True)
 
@@ -180,7 +169,7 @@ def test_an_entry_draws_each_section_once():
 def test_after_a_tap_only_its_class_is_drawn_again(office, db, ids, app_templates):
     office.get("/")  # draws every class
     app_templates.clear()
-    _deposit(db, ids["amara"], AMARA_CARD)  # 6K
+    deposit(db, ids["amara"], AMARA_CARD)  # 6K
 
     page = office.get("/").get_data(as_text=True)
 

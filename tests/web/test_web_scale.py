@@ -14,11 +14,10 @@ from sqlalchemy import select
 
 from kiosk.school.pupils import update_pupil
 from kiosk.store.events import Kind, record_event
-from kiosk.store.models import Event, Holding, KioskStatus, Pupil
-from kiosk.timeutil import naive_utc
+from kiosk.store.models import Event, KioskStatus, Pupil
 from web import history, pupils, today
 
-from .conftest import AMARA_CARD, LOCKER, SEED_TIME, local_clock, login
+from .conftest import AMARA_CARD, LOCKER, deposit, local_clock, login
 
 
 @pytest.fixture
@@ -34,16 +33,6 @@ def _version(client, path="/api/today") -> str:
     assert response.status_code == 200
     assert response.headers["ETag"].strip('"') == response.get_json()["version"]
     return response.headers["ETag"]
-
-
-def _deposit(db, pupil_id: int, uid: str | None = None) -> None:
-    """A hand-in as the kiosk records it: the event and the holding in one transaction."""
-    with db.session() as session:
-        deposit = record_event(session, Kind.DEPOSIT, at=naive_utc(SEED_TIME) , pupil_id=pupil_id,
-                               card_uid=uid, locker_id=LOCKER, bay=1)
-        session.add(Holding(pupil_id=pupil_id, locker_id=LOCKER, bay=1, since=deposit.at,
-                            event_id=deposit.id))
-        session.commit()
 
 
 # --- live updates ------------------------------------------------------------------------
@@ -74,7 +63,7 @@ def test_a_fresh_heartbeat_changes_nothing_the_page_shows(make_app, heartbeat, d
 
 def test_a_tap_resends_only_its_class_and_the_summary(office, db, ids):
     etag = _version(office)
-    _deposit(db, ids["amara"], AMARA_CARD)
+    deposit(db, ids["amara"], AMARA_CARD)
 
     response = office.get("/api/today", headers={"If-None-Match": etag})
 
@@ -97,7 +86,7 @@ def test_a_teacher_gets_no_section_of_a_class_they_cannot_see(make_app, db, ids)
     client = make_app(CLOCK=local_clock(10, 0)).test_client()
     login(client, "teacher6k")
     etag = _version(client)
-    _deposit(db, ids["grace"])  # 5R
+    deposit(db, ids["grace"])  # 5R
     data = client.get("/api/today", headers={"If-None-Match": etag}).get_json()
     assert data["partial"] is True and "class:5R" not in data["html"]
     assert "Grace" not in str(data)
@@ -157,7 +146,7 @@ def test_big_school_shows_classes_collapsed_and_filters_open_them(office, ids, m
 
 def test_filtered_poll_sends_only_matching_classes(office, db, ids):
     etag = _version(office, "/api/today?class=5R")
-    _deposit(db, ids["amara"], AMARA_CARD)  # 6K: not on this filtered page
+    deposit(db, ids["amara"], AMARA_CARD)  # 6K: not on this filtered page
     data = office.get("/api/today?class=5R", headers={"If-None-Match": etag}).get_json()
     assert data["partial"] is True and set(data["html"]) == {"summary"}
 
