@@ -44,6 +44,7 @@ from typing import Any
 
 from kiosk.devtools import probes
 from kiosk.devtools.bench_report import aligned, machine_line
+from kiosk.devtools.emulated_config import emulated_locker_toml
 from kiosk.devtools.kiosk_process import KioskProcess
 from kiosk.devtools.measure import machine_info, percentile
 from kiosk.devtools.ports import free_port
@@ -68,25 +69,6 @@ POLL_S = 0.005
 IDLE_SETTLE_S = 1.0
 RATIO_WARMUP = 20
 
-KIOSK_CONFIG = """[database]
-url = "sqlite:///{db}"
-
-[reader]
-device = "udp:127.0.0.1:{udp_port}"
-
-[gpio]
-pin_factory = "mock"
-
-[locker]
-id = "{locker_id}"
-name = "Bench sync locker"
-unlock_seconds = 0.3
-
-[policy]
-grace_seconds = 0
-debounce_seconds = 0
-collect_from = "00:00"
-"""
 
 
 class BenchError(RuntimeError):
@@ -157,10 +139,12 @@ def write_kiosk(folder: Path, central_url: str | None, name: str = "kiosk") -> P
 
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.toml"
-    text = KIOSK_CONFIG.format(db=folder / "kiosk.db", udp_port=free_port(socket.SOCK_DGRAM),
-                               locker_id=KIOSK_ID)
-    if central_url is not None:
-        text += f'\n[central]\nurl = "{central_url}"\n'
+    text = emulated_locker_toml(
+        header="phonelocker bench sync's kiosk", database_url=f"sqlite:///{folder / 'kiosk.db'}",
+        udp_port=free_port(socket.SOCK_DGRAM),
+        locker={"id": KIOSK_ID, "name": "Bench sync locker", "unlock_seconds": 0.3},
+        policy={"grace_seconds": 0, "debounce_seconds": 0, "collect_from": "00:00"},
+        extra={"central": {"url": central_url}} if central_url is not None else None)
     path.write_text(text, encoding="utf-8")
     db = Database(load_config(path).database.url)
     try:

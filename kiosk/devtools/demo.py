@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from kiosk.config import load_config
+from kiosk.devtools.emulated_config import DEMO_BAY, DEMO_POLICY, emulated_locker_toml
 from kiosk.school.pupils import add_pupil, approve_year5
 from kiosk.store.db import Database
 
@@ -40,50 +41,20 @@ DEMO_PUPILS = [
     ("Isla Murphy", 5, "5R", None),
 ]
 
-CONFIG_TEMPLATE = """# Phone Locker demo configuration (written by 'phonelocker demo').
-[database]
-url = "sqlite:///{db}"
-
-[reader]
-device = "udp:127.0.0.1:{udp_port}"
-
-[gpio]
-pin_factory = "mock"
-
-[locker]
-id = "demo-6k"
-name = "Class 6K locker"
-unlock_seconds = 5
-
-[[locker.bays]]
-number = 1
-lock_pin = 17
-door_pin = 27
-
-[policy]
-collect_from = "15:15"
-timezone = "Europe/London"
-
-[web]
-host = "{host}"
-port = {port}
-secret_key_file = "{secret}"
-"""
 
 
 def write_demo_config(data_dir: Path, host: str, port: int, udp_port: int = 54321) -> Path:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "demo.toml"
-    path.write_text(
-        CONFIG_TEMPLATE.format(
-            db=(data_dir / "phonelocker.db").resolve(),
-            udp_port=udp_port,
-            host=host,
-            port=port,
-            secret=(data_dir / "secret_key").resolve(),
-        ),
-        encoding="utf-8",
-    )
+    path.write_text(emulated_locker_toml(
+        header="Phone Locker demo configuration (written by 'phonelocker demo').",
+        database_url=f"sqlite:///{(data_dir / 'phonelocker.db').resolve()}",
+        udp_port=udp_port,
+        locker={"id": "demo-6k", "name": "Class 6K locker", "unlock_seconds": 5},
+        bay=DEMO_BAY, policy=DEMO_POLICY,
+        extra={"web": {"host": host, "port": port,
+                       "secret_key_file": str((data_dir / "secret_key").resolve())}},
+    ), encoding="utf-8")
     return path
 
 

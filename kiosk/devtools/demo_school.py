@@ -31,6 +31,7 @@ import click
 
 from kiosk.config import load_config
 from kiosk.devtools.demo import DEMO_PUPILS, StartWeb, seed_demo_school
+from kiosk.devtools.emulated_config import DEMO_BAY, DEMO_POLICY, emulated_locker_toml
 from kiosk.devtools.kiosk_process import KioskProcess, KioskProcessError
 from kiosk.devtools.ports import free_port
 from kiosk.store.db import Database
@@ -49,63 +50,6 @@ MAX_LOCKERS = len(SCHOOL_LOCKERS)
 CLASS_6R = {"Dev Patel", "Ella Nowak", "Finn O'Brien"}
 KIOSK_READY_TIMEOUT_S = 60.0
 
-KIOSK_TEMPLATE = """# Phone Locker demo kiosk (written by 'phonelocker demo --lockers N').
-[database]
-url = "sqlite:///{db}"
-
-[reader]
-device = "udp:127.0.0.1:{udp_port}"
-
-[gpio]
-pin_factory = "mock"
-
-[locker]
-id = "{locker_id}"
-name = "{name}"
-unlock_seconds = 5
-
-[[locker.bays]]
-number = 1
-lock_pin = 17
-door_pin = 27
-
-[policy]
-collect_from = "15:15"
-timezone = "Europe/London"
-
-[central]
-url = "{central}"
-"""
-
-DASHBOARD_TEMPLATE = """# Phone Locker demo dashboard (written by 'phonelocker demo --lockers N').
-# Its database is the school's central one; the emulator page taps at the first locker.
-[database]
-url = "{central}"
-
-[reader]
-device = "udp:127.0.0.1:{udp_port}"
-
-[gpio]
-pin_factory = "mock"
-
-[locker]
-id = "{locker_id}"
-name = "{name}"
-
-[[locker.bays]]
-number = 1
-lock_pin = 17
-door_pin = 27
-
-[policy]
-collect_from = "15:15"
-timezone = "Europe/London"
-
-[web]
-host = "{host}"
-port = {port}
-secret_key_file = "{secret}"
-"""
 
 
 @dataclass(frozen=True)
@@ -153,16 +97,22 @@ def write_school(data_dir: Path, lockers: int, *, host: str, port: int,
         folder = data_dir / folder_name
         folder.mkdir(exist_ok=True)
         path = folder / "config.toml"
-        path.write_text(KIOSK_TEMPLATE.format(
-            db=folder / "phonelocker.db", udp_port=udp_port, locker_id=locker_id, name=name,
-            central=central_url), encoding="utf-8")
+        path.write_text(emulated_locker_toml(
+            header="Phone Locker demo kiosk (written by 'phonelocker demo --lockers N').",
+            database_url=f"sqlite:///{folder / 'phonelocker.db'}", udp_port=udp_port,
+            locker={"id": locker_id, "name": name, "unlock_seconds": 5}, bay=DEMO_BAY,
+            policy=DEMO_POLICY, extra={"central": {"url": central_url}}), encoding="utf-8")
         made.append(DemoLocker(locker_id, name, folder, path, udp_port))
     first = made[0]
     dashboard = data_dir / "dashboard.toml"
-    dashboard.write_text(DASHBOARD_TEMPLATE.format(
-        central=central_url, udp_port=first.udp_port, locker_id=first.locker_id,
-        name=first.name, host=host, port=port, secret=data_dir / "secret_key"),
-        encoding="utf-8")
+    dashboard.write_text(emulated_locker_toml(
+        header="Phone Locker demo dashboard (written by 'phonelocker demo --lockers N').\n"
+               "Its database is the school's central one; the emulator page taps at the "
+               "first locker.",
+        database_url=central_url, udp_port=first.udp_port,
+        locker={"id": first.locker_id, "name": first.name}, bay=DEMO_BAY, policy=DEMO_POLICY,
+        extra={"web": {"host": host, "port": port,
+                       "secret_key_file": str(data_dir / "secret_key")}}), encoding="utf-8")
     return DemoSchool(data_dir, central_url, dashboard, tuple(made))
 
 
